@@ -1,0 +1,38 @@
+# Podium developer commands. `make test` is what CI runs (.ci/run).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STACK ?= dev
+
+.PHONY: venv plan test lint typecheck unit docs clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+## Offline plan of one stack (STACK=dev|prod|local): resource tree and counts, no AWS, no CLI.
+plan: venv
+	$(PY) -m tools.plan $(STACK)
+
+## Everything CI checks: lint, format, types, then the tests.
+test: lint typecheck unit
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/pyright components tools
+
+unit: venv
+	$(PY) -m pytest -q
+
+## Regenerate Pulumi.yaml's config block and the README config reference from settings.
+docs: venv
+	$(PY) -m tools.configdoc
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,25 @@
+"""The one explicit AWS provider every AWS resource uses."""
+
+from __future__ import annotations
+
+import pulumi_aws as aws
+
+from components.settings import Settings
+
+MANAGED_BY = "pulumi/podium"
+
+
+def default_tags(settings: Settings) -> dict[str, str]:
+    """User tags plus Podium's own. Settings refuse user keys that would collide."""
+    return {**settings.tags, "environment": settings.environment, "managed-by": MANAGED_BY}
+
+
+def aws_provider(settings: Settings) -> aws.Provider:
+    # Default tags go through the provider, not a stack transform: transforms do not
+    # run under mocks, and the provider tags resources created outside Pulumi's view
+    # (such as instances an ASG launches) too.
+    return aws.Provider(
+        "aws",
+        region=settings.aws_region,
+        default_tags=aws.ProviderDefaultTagsArgs(tags=default_tags(settings)),
+    )

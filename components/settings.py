@@ -1,0 +1,602 @@
+"""Typed, validated stack settings: the config contract of DESIGN.md §3.
+
+`load()` reads the `podium` namespace (and `aws:region`) once; `from_config()` is the pure
+core, tested directly. Every problem is collected and raised together in one
+`SettingsError`, each line naming its key path. Defaults live here and nowhere else;
+Pulumi.yaml and the README's config reference are generated from these classes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from components import versions
+from components.config_schema import Problems, doc_field, is_missing, parse_object
+
+NAMESPACE = "podium"
+MAX_AZS = 6
+CONTROL_PLANE_COUNTS = (1, 3, 5)
+CLUSTER_MODES = ("kubeadm", "existing")
+NAT_MODES = ("none", "single", "perAz")
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+# Tags Podium sets itself through the provider's default tags.
+RESERVED_TAG_KEYS = ("environment", "managed-by")
+# The NodeRestriction admission plugin lets a kubelet set only these label namespaces
+# under kubernetes.io / k8s.io; any other (node-role.kubernetes.io/...) stops the kubelet.
+KUBELET_LABEL_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
+# The longest cluster name that still fits AWS name limits of derived resources
+# (load balancer and target group names are at most 32 characters, with suffixes).
+MAX_CLUSTER_NAME = 24
+
+
+def _empty_map() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterSettings:
+    mode: str = doc_field(
+        "`kubeadm` builds the cluster on AWS; `existing` deploys to a given kubeconfig context.", "kubeadm"
+    )
+    api_allowed_cidrs: tuple[str, ...] = doc_field(
+        "CIDRs that may reach the API endpoint (besides the VPC). Required in kubeadm mode; `0.0.0.0/0` is refused when deletionProtection is on.",
+        (),
+    )
+    pod_cidr: str = doc_field("Pod network; must not overlap the VPC or the service CIDR.", "10.244.0.0/16")
+    service_cidr: str = doc_field(
+        "Service network (/12 or smaller); must not overlap the VPC or the pod CIDR.", "10.96.0.0/12"
+    )
+    kubeconfig: str | None = doc_field(
+        "existing mode: path to the kubeconfig file (default: the provider's own lookup, KUBECONFIG or ~/.kube/config).",
+        None,
+    )
+    context: str | None = doc_field(
+        "existing mode, required: the kubeconfig context to deploy to, so a laptop's current context is never used by accident.",
+        None,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkSettings:
+    cidr: str = doc_field("VPC CIDR, /16 to /24.", "10.0.0.0/16")
+    az_count: int = doc_field("Availability zones used, 1 to 6; at least 2 with more than one control plane.", 2)
+    nat_mode: str = doc_field(
+        "`none`, `single` (one NAT gateway) or `perAz` (one per AZ, no cross-AZ dependency).", "single"
+    )
+    flow_logs: bool = doc_field("VPC flow logs to CloudWatch Logs.", True)
+    flow_logs_retention_days: int = doc_field(
+        "Retention of the flow-log group, one of the periods CloudWatch Logs accepts.", 90
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ControlPlaneSettings:
+    count: int = doc_field("Control-plane nodes: 1, 3 or 5 (etcd quorum).", 1)
+    instance_type: str = doc_field("EC2 instance type of the control planes.", "t3.medium")
+    root_volume_gb: int = doc_field("Root volume size (GiB), encrypted gp3.", 30)
+    etcd_volume_gb: int = doc_field("Separate encrypted volume for /var/lib/etcd (GiB).", 20)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Taint:
+    key: str = doc_field("Taint key (a qualified name).")
+    effect: str = doc_field("`NoSchedule`, `PreferNoSchedule` or `NoExecute`.")
+    value: str = doc_field("Taint value (a label value, may be empty).", "")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodePoolSettings:
+    name: str = doc_field("Pool name, a DNS label, unique.")
+    instance_type: str = doc_field("EC2 instance type.", "t3.large")
+    min: int = doc_field("Minimum size of the pool's auto-scaling group.", 1)
+    max: int = doc_field("Maximum size.", 3)
+    desired: int = doc_field("Initial desired size (min <= desired <= max).", 2)
+    spot: bool = doc_field("Run the pool on spot capacity.", False)
+    labels: Mapping[str, str] = doc_field("Node labels the kubelet registers.", default_factory=_empty_map)
+    taints: tuple[Taint, ...] = doc_field("Node taints the kubelet registers.", ())
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkloadSettings:
+    image: str = doc_field("Container image with a tag or digest (never `latest`).")
+    min_replicas: int = doc_field("HPA minimum replicas.", 2)
+    max_replicas: int = doc_field("HPA maximum replicas.", 4)
+    cpu: str = doc_field("CPU request (Kubernetes quantity).", "100m")
+    memory: str = doc_field("Memory request (Kubernetes quantity).", "128Mi")
+    target_cpu_percent: int = doc_field("HPA target CPU utilisation, percent of the request.", 70)
+    target_memory_percent: int = doc_field("HPA target memory utilisation, percent of the request.", 80)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseSettings:
+    image: str = doc_field("Document database image with a tag or digest.", versions.mongo_image("8.0"))
+    storage_gb: int = doc_field("Data volume size (GiB).", 20)
+    storage_class: str = doc_field("StorageClass of the data volume.", "gp3")
+    backup_schedule: str = doc_field("Backup CronJob schedule (cron, 5 fields, or @daily etc.).", "17 3 * * *")
+    node_pool: str | None = doc_field("Node pool (from nodePools) the database is pinned to; unset: no pinning.", None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppSettings:
+    hostname: str = doc_field("DNS name the ingress serves.")
+    frontend: WorkloadSettings = doc_field(
+        "Front end.", default_factory=lambda: WorkloadSettings(image=versions.image("nginxUnprivileged"))
+    )
+    api: WorkloadSettings = doc_field(
+        "REST API.",
+        default_factory=lambda: WorkloadSettings(
+            image=versions.image("podinfo"), max_replicas=6, cpu="250m", memory="256Mi"
+        ),
+    )
+    db: DatabaseSettings = doc_field("Document database.", default_factory=DatabaseSettings)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackConfig:
+    """Everything under the `podium` namespace, as written in Pulumi.<stack>.yaml."""
+
+    kubernetes_version: str = doc_field(
+        "Kubernetes `1.MINOR.PATCH`; minors 1.33 to 1.36, patches up to the newest checked release.", "1.35.8"
+    )
+    cluster: ClusterSettings = doc_field("Cluster.", default_factory=ClusterSettings)
+    network: NetworkSettings = doc_field("Network (kubeadm mode).", default_factory=NetworkSettings)
+    control_plane: ControlPlaneSettings = doc_field(
+        "Control plane (kubeadm mode).", default_factory=ControlPlaneSettings
+    )
+    node_pools: tuple[NodePoolSettings, ...] = doc_field(
+        "Worker node pools (kubeadm mode).", (NodePoolSettings(name="general"),)
+    )
+    app: AppSettings = doc_field("The web application.")
+    deletion_protection: bool = doc_field("Protect stateful and hard-to-rebuild resources from deletion.", True)
+    tags: Mapping[str, str] = doc_field(
+        "Tags on every AWS resource, besides `environment` and `managed-by`.", default_factory=_empty_map
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings(StackConfig):
+    """The validated stack config plus what the stack itself determines."""
+
+    environment: str = ""
+    project: str = ""
+    aws_region: str | None = None
+
+    @property
+    def cluster_name(self) -> str:
+        return f"{self.project}-{self.environment}"
+
+    @property
+    def kubernetes_minor(self) -> str:
+        return self.kubernetes_version.rsplit(".", 1)[0]
+
+    @property
+    def on_aws(self) -> bool:
+        return self.cluster.mode == "kubeadm"
+
+
+class SettingsError(ValueError):
+    """Invalid stack config; `problems` holds one `key.path: message` line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        super().__init__(f"invalid stack configuration ({count}):\n{lines}")
+
+
+def from_config(raw: Mapping[str, Any], *, project: str, stack: str, aws_region: str | None) -> Settings:
+    """Validates `raw` (the `podium` namespace, keys without the prefix) into Settings."""
+    problems = Problems(NAMESPACE)
+    parsed = parse_object(StackConfig, dict(raw), "", problems)
+    if is_missing(parsed):  # a required key is absent: nothing to check the rules on
+        raise SettingsError(problems.lines)
+    settings = Settings(
+        **{f: getattr(parsed, f) for f in StackConfig.__dataclass_fields__},
+        environment=stack,
+        project=project,
+        aws_region=aws_region,
+    )
+    _Rules(settings, raw, problems).check()
+    if problems.lines:
+        raise SettingsError(problems.lines)
+    return settings
+
+
+def load() -> Settings:
+    """Reads the running stack's config, before any resource exists. Invalid config
+    stops the program with a RunError: the CLI then prints the list, not a traceback."""
+    import pulumi
+
+    try:
+        return from_config(
+            _namespace_values(NAMESPACE),
+            project=pulumi.get_project(),
+            stack=pulumi.get_stack(),
+            aws_region=pulumi.Config("aws").get("region"),
+        )
+    except SettingsError as error:
+        raise pulumi.RunError(str(error)) from None
+
+
+def _namespace_values(namespace: str) -> dict[str, Any]:
+    """All keys set in one config namespace. The engine hands config over as strings,
+    objects and lists JSON-encoded; Pulumi's Config API cannot list keys, so unknown-key
+    detection reads the runtime's map."""
+    from pulumi.runtime import config as runtime_config
+
+    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    values: dict[str, Any] = {}
+    for full_key, text in merged.items():
+        ns, _, key = full_key.partition(":")
+        if ns != namespace:
+            continue
+        values[key] = _decode(text)
+    return values
+
+
+def _decode(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    if text[:1] in "{[" or text in ("true", "false") or re.fullmatch(r"-?\d+", text):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
+_CPU = re.compile(r"^([0-9]+m|[0-9]+(\.[0-9]{1,3})?)$")
+_MEMORY = re.compile(r"^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+_VERSION = re.compile(r"^1\.([0-9]+)\.([0-9]+)$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
+
+
+def image_problem(ref: str) -> str | None:
+    """Why an image reference is unacceptable, or None: it needs a tag or a digest,
+    and the tag must not be `latest` (the version would change under a running app)."""
+    if not ref or any(c.isspace() for c in ref):
+        return "must be an image reference such as registry/name:tag"
+    name, at, digest = ref.partition("@")
+    if at and not _DIGEST.match(digest):
+        return f"digest {digest!r} is not sha256:<64 hex digits>"
+    last = name.rsplit("/", 1)[-1]
+    tag = last.partition(":")[2] if ":" in last else None
+    if tag is not None and not _TAG.match(tag):
+        return f"tag {tag!r} is not a valid image tag"
+    if tag == "latest":
+        return "must not use the `latest` tag: pin a version or a digest"
+    if tag is None and not at:
+        return "needs a tag or a digest (an untagged image means `latest`)"
+    return None
+
+
+def cron_problem(schedule: str) -> str | None:
+    """Why a CronJob schedule is invalid, or None (standard 5-field cron or a macro)."""
+    if schedule.startswith("@"):
+        return None if schedule in _CRON_MACROS else f"unknown macro {schedule!r}"
+    fields = schedule.split()
+    if len(fields) != 5:
+        return f"needs 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}"
+    for text, (what, low, high) in zip(fields, _CRON_FIELDS, strict=True):
+        for part in text.split(","):
+            base, _, step = part.partition("/")
+            if step and (not step.isdigit() or int(step) == 0):
+                return f"{what} step {step!r} must be a positive number"
+            if base == "*":
+                continue
+            bounds = base.split("-")
+            if len(bounds) > 2 or not all(b.isdigit() for b in bounds):
+                return f"{what} {part!r} is not a number, range, list or step"
+            if not all(low <= int(b) <= high for b in bounds):
+                return f"{what} {part!r} is outside {low}-{high}"
+    return None
+
+
+def _network(text: str) -> ipaddress.IPv4Network | None:
+    try:
+        return ipaddress.IPv4Network(text)
+    except ValueError:
+        return None
+
+
+class _Rules:
+    """Semantic rules over parsed settings; adds one problem per broken rule."""
+
+    def __init__(self, s: Settings, raw: Mapping[str, Any], problems: Problems) -> None:
+        self.s = s
+        self.raw = raw
+        self.add = problems.add
+
+    def check(self) -> None:
+        self.stack_name()
+        self.kubernetes_version()
+        self.cluster()
+        if self.s.on_aws:
+            self.aws_only()
+        else:
+            self.existing_only()
+        self.app()
+        self.tags()
+
+    def cidr(self, path: str, text: str) -> ipaddress.IPv4Network | None:
+        try:
+            return ipaddress.IPv4Network(text)
+        except ValueError as error:
+            hint = ""
+            if _network(text.split("/")[0] + "/32") and "host bits" in str(error):
+                hint = f" (did you mean {ipaddress.IPv4Network(text, strict=False)}?)"
+            self.add(path, f"{text!r} is not an IPv4 CIDR: {error}{hint}")
+            return None
+
+    def stack_name(self) -> None:
+        if not _DNS_LABEL.match(self.s.environment) or len(self.s.cluster_name) > MAX_CLUSTER_NAME:
+            self.add(
+                "(stack name)",
+                f"stack {self.s.environment!r} gives cluster name {self.s.cluster_name!r}: "
+                f"use lower-case letters, digits and '-', at most {MAX_CLUSTER_NAME} characters in all",
+            )
+
+    def kubernetes_version(self) -> None:
+        version = self.s.kubernetes_version
+        match = _VERSION.match(version)
+        patches = versions.newest_patches()
+        if not match:
+            self.add("kubernetesVersion", f"{version!r} must be a full version 1.MINOR.PATCH")
+            return
+        minor = f"1.{match.group(1)}"
+        if minor not in patches:
+            self.add("kubernetesVersion", f"minor {minor} is not supported (supported: {', '.join(patches)})")
+        elif int(match.group(2)) > int(patches[minor].rsplit(".", 1)[1]):
+            self.add(
+                "kubernetesVersion", f"{version} is newer than the newest checked {minor} release, {patches[minor]}"
+            )
+
+    def cluster(self) -> None:
+        c = self.s.cluster
+        if c.mode not in CLUSTER_MODES:
+            self.add("cluster.mode", f"{c.mode!r} must be one of {', '.join(CLUSTER_MODES)}")
+        pod = self.cidr("cluster.podCidr", c.pod_cidr)
+        service = self.cidr("cluster.serviceCidr", c.service_cidr)
+        if pod and pod.prefixlen > 20:
+            self.add("cluster.podCidr", f"{pod} is too small for a cluster's pods: use /20 or larger")
+        if service and service.prefixlen < 12:
+            self.add("cluster.serviceCidr", f"{service} is larger than the API server accepts (/12 at most)")
+        if pod and service and pod.overlaps(service):
+            self.add("cluster.serviceCidr", f"{service} overlaps cluster.podCidr {pod}")
+        for i, text in enumerate(c.api_allowed_cidrs):
+            allowed = self.cidr(f"cluster.apiAllowedCidrs[{i}]", text)
+            if allowed and allowed.prefixlen == 0 and self.s.deletion_protection:
+                self.add(
+                    f"cluster.apiAllowedCidrs[{i}]",
+                    "0.0.0.0/0 opens the API endpoint to the internet, refused with deletionProtection on",
+                )
+
+    def aws_only(self) -> None:
+        s = self.s
+        if not s.aws_region:
+            self.add_aws_region("is required in kubeadm mode (pulumi config set aws:region ...)")
+        elif not _REGION.match(s.aws_region):
+            self.add_aws_region(f"{s.aws_region!r} is not an AWS region name")
+        for key in ("kubeconfig", "context"):
+            if getattr(s.cluster, key) is not None:
+                self.add(f"cluster.{key}", "is only used with cluster.mode existing")
+        if not s.cluster.api_allowed_cidrs:
+            self.add(
+                "cluster.apiAllowedCidrs",
+                "is required in kubeadm mode: list the CIDRs of the people and CI that run kubectl and pulumi",
+            )
+        self.network()
+        self.control_plane()
+        self.node_pools()
+
+    def add_aws_region(self, message: str) -> None:
+        self.add("region", message, namespace="aws")
+
+    def network(self) -> None:
+        n = self.s.network
+        vpc = self.cidr("network.cidr", n.cidr)
+        if vpc and not 16 <= vpc.prefixlen <= 24:
+            self.add("network.cidr", f"{vpc} must be between /16 and /24")
+        for key, text in (("podCidr", self.s.cluster.pod_cidr), ("serviceCidr", self.s.cluster.service_cidr)):
+            other = _network(text)
+            if vpc and other and vpc.overlaps(other):
+                self.add(f"cluster.{key}", f"{other} overlaps the VPC network.cidr {vpc}")
+        if not 1 <= n.az_count <= MAX_AZS:
+            self.add("network.azCount", f"{n.az_count} must be between 1 and {MAX_AZS}")
+        elif self.s.control_plane.count > 1 and n.az_count < 2:
+            self.add(
+                "network.azCount",
+                f"must be at least 2 with {self.s.control_plane.count} control planes, or one AZ outage stops the cluster",
+            )
+        if n.nat_mode not in NAT_MODES:
+            self.add("network.natMode", f"{n.nat_mode!r} must be one of {', '.join(NAT_MODES)}")
+        if n.flow_logs_retention_days not in LOG_RETENTION_DAYS:
+            self.add(
+                "network.flowLogsRetentionDays",
+                f"{n.flow_logs_retention_days} is not a CloudWatch Logs retention period ({', '.join(map(str, LOG_RETENTION_DAYS))})",
+            )
+
+    def control_plane(self) -> None:
+        cp = self.s.control_plane
+        if cp.count not in CONTROL_PLANE_COUNTS:
+            self.add("controlPlane.count", f"{cp.count} must be 1, 3 or 5 (an odd etcd quorum)")
+        self.instance_type("controlPlane.instanceType", cp.instance_type)
+        if cp.root_volume_gb < 8:
+            self.add("controlPlane.rootVolumeGb", f"{cp.root_volume_gb} must be at least 8 (the AMI's own size)")
+        if cp.etcd_volume_gb < 1:
+            self.add("controlPlane.etcdVolumeGb", f"{cp.etcd_volume_gb} must be positive")
+
+    def instance_type(self, path: str, text: str) -> None:
+        if not _INSTANCE_TYPE.match(text):
+            self.add(path, f"{text!r} is not an EC2 instance type such as m7i.large")
+
+    def node_pools(self) -> None:
+        pools = self.s.node_pools
+        if not pools:
+            self.add("nodePools", "needs at least one pool in kubeadm mode")
+        seen: set[str] = set()
+        for i, pool in enumerate(pools):
+            at = f"nodePools[{i}]"
+            if not _DNS_LABEL.match(pool.name) or len(pool.name) > 20:
+                self.add(f"{at}.name", f"{pool.name!r} must be a DNS label of at most 20 characters")
+            elif pool.name in seen:
+                self.add(f"{at}.name", f"{pool.name!r} is used by another pool")
+            seen.add(pool.name)
+            self.instance_type(f"{at}.instanceType", pool.instance_type)
+            if pool.min < 0:
+                self.add(f"{at}.min", f"{pool.min} must not be negative")
+            if pool.max < 1:
+                self.add(f"{at}.max", f"{pool.max} must be at least 1")
+            if pool.min > pool.max:
+                self.add(f"{at}.max", f"{pool.max} is below min {pool.min}")
+            elif not pool.min <= pool.desired <= pool.max:
+                self.add(f"{at}.desired", f"{pool.desired} must be between min {pool.min} and max {pool.max}")
+            for key, value in pool.labels.items():
+                self.label(f"{at}.labels.{key}", key, value)
+            for j, taint in enumerate(pool.taints):
+                self.qualified_name(f"{at}.taints[{j}].key", taint.key)
+                if not _LABEL_VALUE.match(taint.value):
+                    self.add(f"{at}.taints[{j}].value", f"{taint.value!r} is not a valid taint value")
+                if taint.effect not in TAINT_EFFECTS:
+                    self.add(f"{at}.taints[{j}].effect", f"{taint.effect!r} must be one of {', '.join(TAINT_EFFECTS)}")
+        if pools and all(_repels(p) for p in pools):
+            self.add(
+                "nodePools",
+                "every pool has a NoSchedule or NoExecute taint: add-ons and the app need one untainted pool",
+            )
+        db_pool = self.s.app.db.node_pool
+        if db_pool is not None and db_pool not in seen:
+            self.add("app.db.nodePool", f"{db_pool!r} is not one of nodePools ({', '.join(sorted(seen))})")
+
+    def qualified_name(self, path: str, key: str) -> bool:
+        prefix, slash, name = key.rpartition("/")
+        ok = bool(_QUALIFIED_NAME.match(name)) and (
+            not slash or (len(prefix) <= 253 and all(_DNS_LABEL.match(p) for p in prefix.split(".")))
+        )
+        if not ok:
+            self.add(path, f"{key!r} is not a qualified name ([prefix/]name)")
+        return ok
+
+    def label(self, path: str, key: str, value: str) -> None:
+        if self.qualified_name(path, key):
+            prefix = key.rpartition("/")[0]
+            restricted = prefix.endswith(("kubernetes.io", "k8s.io"))
+            allowed = any(prefix == ns or prefix.endswith("." + ns) for ns in KUBELET_LABEL_NAMESPACES)
+            if restricted and not allowed:
+                self.add(
+                    path,
+                    f"the kubelet may not set labels under {prefix}/ (only {', '.join(KUBELET_LABEL_NAMESPACES)}); the node would never register",
+                )
+        if not _LABEL_VALUE.match(value):
+            self.add(path, f"{value!r} is not a valid label value")
+
+    def existing_only(self) -> None:
+        for key in ("network", "controlPlane", "nodePools"):
+            if key in self.raw:
+                self.add(key, "is only used with cluster.mode kubeadm; remove it")
+        if self.s.cluster.context is None:
+            self.add(
+                "cluster.context",
+                "is required in existing mode, so the deploy never targets whatever context is current",
+            )
+        if self.s.cluster.api_allowed_cidrs:
+            self.add("cluster.apiAllowedCidrs", "is only used with cluster.mode kubeadm")
+        if self.s.app.db.node_pool is not None:
+            self.add("app.db.nodePool", "names a node pool, which only kubeadm mode creates")
+
+    def app(self) -> None:
+        app = self.s.app
+        host = app.hostname
+        if len(host) > 253 or not all(_DNS_LABEL.match(p) for p in host.split(".")):
+            self.add("app.hostname", f"{host!r} is not a lower-case DNS name")
+        for name, w in (("frontend", app.frontend), ("api", app.api)):
+            at = f"app.{name}"
+            self.image(f"{at}.image", w.image)
+            if w.min_replicas < 1:
+                self.add(f"{at}.minReplicas", f"{w.min_replicas} must be at least 1")
+            if w.max_replicas < w.min_replicas:
+                self.add(f"{at}.maxReplicas", f"{w.max_replicas} is below minReplicas {w.min_replicas}")
+            if not _CPU.match(w.cpu) or _is_zero(w.cpu):
+                self.add(f"{at}.cpu", f"{w.cpu!r} is not a positive CPU quantity such as 250m or 1")
+            if not _MEMORY.match(w.memory) or _is_zero(w.memory):
+                self.add(f"{at}.memory", f"{w.memory!r} is not a positive memory quantity such as 256Mi")
+            for key, pct in (
+                ("targetCpuPercent", w.target_cpu_percent),
+                ("targetMemoryPercent", w.target_memory_percent),
+            ):
+                if not 1 <= pct <= 100:
+                    self.add(f"{at}.{key}", f"{pct} must be between 1 and 100")
+        db = app.db
+        self.image("app.db.image", db.image)
+        if db.storage_gb < 1:
+            self.add("app.db.storageGb", f"{db.storage_gb} must be positive")
+        if len(db.storage_class) > 253 or not all(_DNS_LABEL.match(p) for p in db.storage_class.split(".")):
+            self.add("app.db.storageClass", f"{db.storage_class!r} is not a StorageClass name")
+        problem = cron_problem(db.backup_schedule)
+        if problem:
+            self.add("app.db.backupSchedule", f"{db.backup_schedule!r}: {problem}")
+
+    def image(self, path: str, ref: str) -> None:
+        problem = image_problem(ref)
+        if problem:
+            self.add(path, f"{ref!r} {problem}")
+
+    def tags(self) -> None:
+        for key, value in self.s.tags.items():
+            if key in RESERVED_TAG_KEYS:
+                self.add(f"tags.{key}", "is set by Podium itself; choose another key")
+            elif not 1 <= len(key) <= 128 or key.lower().startswith("aws:"):
+                self.add(f"tags.{key}", "a tag key has 1 to 128 characters and must not start with aws:")
+            if len(value) > 256:
+                self.add(f"tags.{key}", "a tag value has at most 256 characters")
+        if len(self.s.tags) > 40:
+            self.add(
+                "tags", f"{len(self.s.tags)} tags: at most 40 (AWS allows 50 per resource and Podium adds its own)"
+            )
+
+
+def _repels(pool: NodePoolSettings) -> bool:
+    return any(t.effect in ("NoSchedule", "NoExecute") for t in pool.taints)
+
+
+def _is_zero(quantity: str) -> bool:
+    return float(re.sub(r"[^0-9.]", "", quantity) or 0) == 0

@@ -1,0 +1,305 @@
+"""Runs Podium's `__main__.py` offline under Pulumi mocks and captures the graph.
+
+Every registration the program makes (components, custom resources, providers) is
+recorded with its type, name, parent, provider, dependencies, options, inputs and
+which inputs are secret, plus every component's and the stack's registered outputs.
+Used by the tests and by `python -m tools.plan`; needs no cloud account and no CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import runpy
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.stack import run_in_stack
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "podium"
+ACCOUNT_ID = "123456789012"
+SECRET_SIG = rpc._special_secret_sig
+SIG_KEY = rpc._special_sig_key
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+@dataclass
+class Resource:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    provider: str
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    protect: bool
+    delete_before_replace: bool
+    retain_on_delete: bool
+    ignore_changes: list[str]
+    replace_on_changes: list[str]
+    additional_secret_outputs: list[str]
+    inputs: dict[str, Any]
+    secret_inputs: set[str]
+    id: str = ""
+    state: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+
+    @property
+    def provider_urn(self) -> str:
+        return self.provider.rsplit("::", 1)[0] if self.provider else ""
+
+
+@dataclass
+class Graph:
+    stack: str
+    resources: list[Resource]
+    exports: dict[str, Any]
+    secret_exports: set[str]
+
+    def by_urn(self, urn: str) -> Resource:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> Resource:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {type_} {name or ''}, found {[r.name for r in found]}"
+        return found[0]
+
+    def children(self, parent: Resource) -> list[Resource]:
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def cloud_resources(self, prefix: str = "aws:") -> list[Resource]:
+        """Resources a provider would create (not components, not the provider itself)."""
+        return [r for r in self.resources if r.custom and r.type.startswith(prefix)]
+
+    def resolve(self, value: Any) -> Resource | None:
+        """The resource whose mock id equals `value` (inputs hold ids, not references)."""
+        return next((r for r in self.resources if r.id and r.id == value), None)
+
+
+def unwrap_secrets(value: Any, path: str = "") -> tuple[Any, set[str]]:
+    """Plain value plus the dotted paths that were marked secret."""
+    if isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG:
+        plain, inner = unwrap_secrets(value.get("value"), path)
+        return plain, {path or "."} | inner
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        secrets: set[str] = set()
+        for k, v in value.items():
+            out[k], found = unwrap_secrets(v, f"{path}.{k}" if path else k)
+            secrets |= found
+        return out, secrets
+    if isinstance(value, list):
+        items: list[Any] = []
+        secrets = set()
+        for i, v in enumerate(value):
+            plain, found = unwrap_secrets(v, f"{path}[{i}]")
+            items.append(plain)
+            secrets |= found
+        return items, secrets
+    return value, set()
+
+
+def _mock_id(type_: str, name: str) -> str:
+    prefixes = {
+        "aws:ec2/vpc:Vpc": "vpc",
+        "aws:ec2/subnet:Subnet": "subnet",
+        "aws:ec2/internetGateway:InternetGateway": "igw",
+        "aws:ec2/routeTable:RouteTable": "rtb",
+        "aws:ec2/natGateway:NatGateway": "nat",
+        "aws:ec2/eip:Eip": "eipalloc",
+        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg",
+        "aws:ec2/securityGroup:SecurityGroup": "sg",
+        "aws:ec2/flowLog:FlowLog": "fl",
+    }
+    digest = hashlib.sha256(f"{type_}/{name}".encode()).hexdigest()[:17]
+    return f"{prefixes.get(type_, name)}-{digest}"
+
+
+class PodiumMocks(pulumi_mocks.Mocks):
+    """Realistic provider answers: AWS-shaped ids and ARNs, the region's zones."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        resource_id = _mock_id(args.typ, args.name)
+        state = dict(args.inputs)
+        if args.typ.startswith("aws:"):
+            service = args.typ.split(":")[1].split("/")[0]
+            region = "" if service == "iam" else self.region
+            state.setdefault("arn", f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{args.name}/{resource_id}")
+        if args.typ == "aws:cloudwatch/logGroup:LogGroup":
+            state["arn"] = f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{args.inputs.get('name', args.name)}"
+        if args.typ == "aws:iam/role:Role":
+            state["arn"] = f"arn:aws:iam::{ACCOUNT_ID}:role/{args.name}"
+            state.setdefault("name", args.name)
+        return resource_id, state
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            letters = "abcdef"
+            return {
+                "names": [f"{self.region}{c}" for c in letters],
+                "zoneIds": [f"use1-az{i + 1}" for i in range(len(letters))],
+                "id": self.region,
+            }
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/podium-plan",
+                "userId": "AIDAPODIUMPLAN",
+                "id": ACCOUNT_ID,
+            }
+        raise NotImplementedError(f"no mock answer for invoke {args.token}")
+
+
+class CapturingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, also keeping what the plain mocks do not see."""
+
+    def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
+        super().__init__(mocks)
+        self.captured: dict[str, Resource] = {}
+        self.outputs: dict[str, dict[str, Any]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type == STACK_TYPE:
+            return response
+        inputs, secrets = unwrap_secrets(rpc.deserialize_properties(request.object, keep_unknowns=True))
+        state, _ = unwrap_secrets(self.resources[response.urn].state if response.urn in self.resources else {})
+        self.captured[response.urn] = Resource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            custom=bool(request.custom),
+            parent=request.parent,
+            provider=request.provider,
+            dependencies=list(request.dependencies),
+            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            protect=bool(request.protect),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            retain_on_delete=bool(request.retainOnDelete),
+            ignore_changes=list(request.ignoreChanges),
+            replace_on_changes=list(request.replaceOnChanges),
+            additional_secret_outputs=list(request.additionalSecretOutputs),
+            inputs=inputs,
+            secret_inputs=secrets,
+            id=response.id,
+            state=state,
+        )
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        self.outputs[request.urn] = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
+        return super().RegisterResourceOutputs(request)
+
+
+def stack_file(stack: str) -> Path:
+    return ROOT / f"Pulumi.{stack}.yaml"
+
+
+def stacks() -> list[str]:
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+
+
+def load_stack_config(stack: str) -> dict[str, Any]:
+    """The `config:` map of Pulumi.<stack>.yaml, as written (nested objects kept)."""
+    document = yaml.safe_load(stack_file(stack).read_text()) or {}
+    return dict(document.get("config") or {})
+
+
+def engine_config(config: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Config as the engine hands it to a program: strings, objects JSON-encoded.
+    `secure:` values cannot be decrypted offline; they become marked placeholders."""
+    flat: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in config.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            flat[key] = f"offline-placeholder-for-{key}"
+            secret_keys.append(key)
+        elif isinstance(value, (dict, list)):
+            flat[key] = json.dumps(value)
+        elif isinstance(value, bool):
+            flat[key] = "true" if value else "false"
+        else:
+            flat[key] = str(value)
+    return flat, secret_keys
+
+
+class ProgramError(Exception):
+    """The program stopped; `graph` holds what it had registered by then."""
+
+    def __init__(self, message: str, graph: Graph) -> None:
+        super().__init__(message)
+        self.graph = graph
+
+
+def run(stack: str, config: Mapping[str, Any] | None = None) -> Graph:
+    """Runs the program for `stack` (config from its stack file unless given)."""
+    config = load_stack_config(stack) if config is None else config
+    region = str(config.get("aws:region") or "us-east-1")
+    flat, secret_keys = engine_config(config)
+    monitor = CapturingMonitor(PodiumMocks(region))
+    # The runtime's tasks belong to the loop current at set_mocks time: make it ours.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    pulumi.runtime.set_all_config(flat, secret_keys)
+    pulumi_mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    # set_mocks installs an empty root stack; the program gets a fresh one, as under the CLI.
+    runtime_settings.ROOT.set(None)
+
+    def program() -> None:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+    error: BaseException | None = None
+    try:
+        loop.run_until_complete(run_in_stack(program))
+    except Exception as exc:  # noqa: BLE001 - reported with the partial graph
+        error = exc
+    finally:
+        loop.close()
+    graph = _graph(stack, monitor)
+    if error is not None:
+        raise ProgramError(str(error), graph) from error
+    return graph
+
+
+def _graph(stack: str, monitor: CapturingMonitor) -> Graph:
+    exports: dict[str, Any] = {}
+    secret_exports: set[str] = set()
+    resources = list(monitor.captured.values())
+    for urn, outputs in monitor.outputs.items():
+        plain, secrets = unwrap_secrets(outputs)
+        if urn.endswith(f"{STACK_TYPE}::{PROJECT}-{stack}"):
+            exports = plain
+            secret_exports = {s.split(".")[0].split("[")[0] for s in secrets}
+        elif urn in monitor.captured:
+            monitor.captured[urn].outputs = plain
+            monitor.captured[urn].secret_outputs = secrets
+    return Graph(stack, resources, exports, secret_exports)
+
+
+def walk(value: Any) -> Iterator[Any]:
+    """Every scalar inside a nested value."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from walk(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from walk(v)
+    else:
+        yield value
