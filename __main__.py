@@ -13,13 +13,12 @@ pulumi.export("clusterName", settings.cluster_name)
 pulumi.export("kubernetesVersion", settings.kubernetes_version)
 
 if settings.on_aws:
-    assert settings.aws_region is not None  # settings require it in kubeadm mode
     aws = aws_provider(settings)
     network = Network(
         "network",
         NetworkArgs(
             cluster_name=settings.cluster_name,
-            region=settings.aws_region,
+            region=settings.region,
             cidr=settings.network.cidr,
             az_count=settings.network.az_count,
             nat_mode=settings.network.nat_mode,

@@ -201,6 +201,13 @@ class Settings(StackConfig):
         return self.kubernetes_version.rsplit(".", 1)[0]
 
     @property
+    def region(self) -> str:
+        """The AWS region; settings validation requires it in kubeadm mode."""
+        if self.aws_region is None:
+            raise ValueError("aws:region is not set")
+        return self.aws_region
+
+    @property
     def on_aws(self) -> bool:
         return self.cluster.mode == "kubeadm"
 

@@ -101,6 +101,12 @@ def test_nat_gateways_follow_the_mode(aws_graph: harness.Graph) -> None:
     assert len({n.inputs["allocationId"] for n in nats}) == expected
 
 
+def test_nat_gateways_wait_for_the_internet_gateway(aws_graph: harness.Graph) -> None:
+    # A NAT gateway created before its VPC has an attached internet gateway fails.
+    igw = aws_graph.one("aws:ec2/internetGateway:InternetGateway")
+    assert all(igw.urn in nat.dependencies for nat in aws_graph.of_type(NAT))
+
+
 def test_each_private_subnet_routes_through_the_right_nat(aws_graph: harness.Graph) -> None:
     mode = network_settings(aws_graph)["natMode"]
     nat_zone = {
