@@ -1,0 +1,172 @@
+"""kubeadm and kubelet configuration documents, rendered by pure functions.
+
+API `kubeadm.k8s.io/v1beta4` (extraArgs are lists of name/value) and
+`kubelet.config.k8s.io/v1beta1`. Values only a node knows at boot (its EC2 private DNS
+name) and secrets it fetches from SSM (the bootstrap token) are placeholders that the
+bootstrap script fills in on the node, so nothing secret is rendered into user data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+KUBEADM_API = "kubeadm.k8s.io/v1beta4"
+KUBELET_API = "kubelet.config.k8s.io/v1beta1"
+API_PORT = 6443
+# Filled in on the node: the EC2 private DNS name from instance metadata (the node
+# name the AWS cloud provider expects) and the bootstrap token it reads from SSM.
+NODE_NAME = "${NODE_NAME}"
+BOOTSTRAP_TOKEN = "${BOOTSTRAP_TOKEN}"
+AUDIT_POLICY_PATH = "/etc/kubernetes/audit/policy.yaml"
+AUDIT_LOG_PATH = "/var/log/kubernetes/audit/audit.log"
+ENCRYPTION_CONFIG_PATH = "/etc/kubernetes/encryption/config.yaml"
+# Late ASG scale-out must still join: the token lives as long as the stack rotates it
+# (see README, token rotation) rather than kubeadm's default 24 h.
+TOKEN_TTL = "8760h0m0s"
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str
+    effect: str
+
+
+@dataclass(frozen=True)
+class ClusterParams:
+    cluster_name: str
+    kubernetes_version: str  # 1.MINOR.PATCH
+    endpoint_host: str  # DNS name or IP clients and nodes use for the API server
+    pod_cidr: str
+    service_cidr: str
+    cert_sans: Sequence[str] = field(default_factory=tuple)
+
+    @property
+    def control_plane_endpoint(self) -> str:
+        return f"{self.endpoint_host}:{API_PORT}"
+
+
+def _args(pairs: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"name": name, "value": value} for name, value in pairs.items()]
+
+
+def _node_registration(labels: Mapping[str, str], taints: Sequence[Taint] | None) -> dict[str, Any]:
+    kubelet_args = {"cloud-provider": "external"}
+    if labels:
+        kubelet_args["node-labels"] = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    registration: dict[str, Any] = {
+        "name": NODE_NAME,
+        "criSocket": "unix:///run/containerd/containerd.sock",
+        "kubeletExtraArgs": _args(kubelet_args),
+    }
+    if taints is not None:  # None keeps kubeadm's default (the control-plane taint)
+        registration["taints"] = [{"key": t.key, "value": t.value, "effect": t.effect} for t in taints]
+    return registration
+
+
+def cluster_configuration(p: ClusterParams) -> dict[str, Any]:
+    return {
+        "apiVersion": KUBEADM_API,
+        "kind": "ClusterConfiguration",
+        "clusterName": p.cluster_name,
+        "kubernetesVersion": f"v{p.kubernetes_version}",
+        "controlPlaneEndpoint": p.control_plane_endpoint,
+        "networking": {"podSubnet": p.pod_cidr, "serviceSubnet": p.service_cidr, "dnsDomain": "cluster.local"},
+        "etcd": {"local": {"dataDir": "/var/lib/etcd"}},
+        "apiServer": {
+            "certSANs": sorted({p.endpoint_host, *p.cert_sans}),
+            # No cloud-provider flag here: kube-apiserver refuses it from 1.33 on.
+            "extraArgs": _args(
+                {
+                    "encryption-provider-config": ENCRYPTION_CONFIG_PATH,
+                    "audit-policy-file": AUDIT_POLICY_PATH,
+                    "audit-log-path": AUDIT_LOG_PATH,
+                    "audit-log-maxage": "30",
+                    "audit-log-maxbackup": "10",
+                    "audit-log-maxsize": "100",
+                    "profiling": "false",
+                }
+            ),
+            "extraVolumes": [
+                _host_mount("audit-policy", "/etc/kubernetes/audit", read_only=True, path_type="DirectoryOrCreate"),
+                _host_mount("audit-log", "/var/log/kubernetes/audit", read_only=False, path_type="DirectoryOrCreate"),
+                _host_mount("encryption", "/etc/kubernetes/encryption", read_only=True, path_type="DirectoryOrCreate"),
+            ],
+        },
+        "controllerManager": {"extraArgs": _args({"cloud-provider": "external", "profiling": "false"})},
+        "scheduler": {"extraArgs": _args({"profiling": "false"})},
+    }
+
+
+def _host_mount(name: str, path: str, *, read_only: bool, path_type: str) -> dict[str, Any]:
+    return {"name": name, "hostPath": path, "mountPath": path, "readOnly": read_only, "pathType": path_type}
+
+
+def init_configuration(labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The first control plane. Its bootstrap token is the one workers join with."""
+    return {
+        "apiVersion": KUBEADM_API,
+        "kind": "InitConfiguration",
+        "bootstrapTokens": [
+            {
+                "token": BOOTSTRAP_TOKEN,
+                "description": "podium node join token (rotated by pulumi, see README)",
+                "ttl": TOKEN_TTL,
+                "usages": ["signing", "authentication"],
+                "groups": ["system:bootstrappers:kubeadm:default-node-token"],
+            }
+        ],
+        "nodeRegistration": _node_registration(labels or {}, None),
+    }
+
+
+def join_configuration(
+    p: ClusterParams,
+    ca_cert_hash: str,
+    *,
+    control_plane: bool,
+    labels: Mapping[str, str] | None = None,
+    taints: Sequence[Taint] | None = None,
+) -> dict[str, Any]:
+    """A joining node. Discovery verifies the cluster CA by its public-key hash."""
+    document: dict[str, Any] = {
+        "apiVersion": KUBEADM_API,
+        "kind": "JoinConfiguration",
+        "discovery": {
+            "bootstrapToken": {
+                "apiServerEndpoint": p.control_plane_endpoint,
+                "token": BOOTSTRAP_TOKEN,
+                "caCertHashes": [ca_cert_hash],
+            }
+        },
+        "nodeRegistration": _node_registration(labels or {}, None if control_plane else list(taints or ())),
+    }
+    if control_plane:
+        document["controlPlane"] = {"localAPIEndpoint": {"bindPort": API_PORT}}
+    return document
+
+
+def kubelet_configuration() -> dict[str, Any]:
+    return {
+        "apiVersion": KUBELET_API,
+        "kind": "KubeletConfiguration",
+        "cgroupDriver": "systemd",
+        # Serving certificates signed by the cluster CA (approved by a CSR approver), so
+        # metrics-server can verify kubelets instead of skipping TLS verification.
+        "serverTLSBootstrap": True,
+        "rotateCertificates": True,
+        "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True}},
+        "authorization": {"mode": "Webhook"},
+        "protectKernelDefaults": True,
+        "readOnlyPort": 0,
+        "failSwapOn": True,
+    }
+
+
+def render(documents: Sequence[Mapping[str, Any]]) -> str:
+    """A multi-document YAML file, stable key order so renders are reproducible."""
+    return yaml.safe_dump_all([dict(d) for d in documents], sort_keys=True, default_flow_style=False)
