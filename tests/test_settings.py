@@ -270,16 +270,18 @@ def test_all_problems_are_reported_together() -> None:
     assert "(5 problems)" in str(caught.value)
 
 
-def test_defaults_fill_what_a_stack_leaves_out() -> None:
-    parsed = settings.from_config(
-        {
-            "app": {"hostname": "a.example.com", "api": {"minReplicas": 3}},
-            "cluster": {"apiAllowedCidrs": ["192.0.2.0/24"]},
-        },
+def minimal_settings(**app: object) -> settings.Settings:
+    """A stack that sets only what has no default."""
+    return settings.from_config(
+        {"app": {"hostname": "a.example.com", **app}, "cluster": {"apiAllowedCidrs": ["192.0.2.0/24"]}},
         project="podium",
         stack="qa",
         aws_region="eu-west-1",
     )
+
+
+def test_defaults_fill_what_a_stack_leaves_out() -> None:
+    parsed = minimal_settings(api={"minReplicas": 3})
     assert parsed.app.api.min_replicas == 3
     assert parsed.app.api.image.startswith("ghcr.io/stefanprodan/podinfo:")  # the api's own default
     assert parsed.app.frontend.image.startswith("docker.io/nginxinc/nginx-unprivileged:")
@@ -297,12 +299,7 @@ def test_config_values_arrive_as_the_engine_sends_them() -> None:
 
 
 def test_settings_are_frozen() -> None:
-    parsed = settings.from_config(
-        {"app": {"hostname": "a.example.com"}, "cluster": {"apiAllowedCidrs": ["192.0.2.0/24"]}},
-        project="podium",
-        stack="qa",
-        aws_region="eu-west-1",
-    )
+    parsed = minimal_settings()
     with pytest.raises(AttributeError):
         parsed.network.cidr = "10.1.0.0/16"  # type: ignore[misc]
 
