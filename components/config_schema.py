@@ -50,22 +50,18 @@ def field_default(f: dataclasses.Field[Any]) -> Any:
     return _MISSING
 
 
-def _type_name(tp: Any) -> str:
+def type_name(tp: Any) -> str:
+    """The YAML-facing name of an annotation, for the generated docs."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None))
+        return " or ".join(type_name(a) for a in typing.get_args(tp) if a is not type(None))
     if origin is tuple:
-        return f"list of {_type_name(typing.get_args(tp)[0])}"
+        return f"list of {type_name(typing.get_args(tp)[0])}"
     if origin in (Mapping, dict):
         return "map of string to string"
     if dataclasses.is_dataclass(tp):
         return "object"
     return {str: "string", int: "integer", bool: "boolean"}.get(tp, str(tp))
-
-
-def type_name(tp: Any) -> str:
-    """The YAML-facing name of an annotation, for error messages and docs."""
-    return _type_name(tp)
 
 
 def _convert(tp: Any, raw: Any, path: str, problems: Problems, base: Any) -> Any:
