@@ -24,8 +24,8 @@ BOOTSTRAP_TOKEN = "${BOOTSTRAP_TOKEN}"
 AUDIT_POLICY_PATH = "/etc/kubernetes/audit/policy.yaml"
 AUDIT_LOG_PATH = "/var/log/kubernetes/audit/audit.log"
 ENCRYPTION_CONFIG_PATH = "/etc/kubernetes/encryption/config.yaml"
-# Late ASG scale-out must still join: the token lives as long as the stack rotates it
-# (see README, token rotation) rather than kubeadm's default 24 h.
+# Late ASG scale-out must still join: kubeadm's default 24 h would lock out nodes an
+# ASG starts later, so the token is long-lived and rotated by replacing it in the stack.
 TOKEN_TTL = "8760h0m0s"
 
 
@@ -114,7 +114,7 @@ def init_configuration(labels: Mapping[str, str] | None = None) -> dict[str, Any
         "bootstrapTokens": [
             {
                 "token": BOOTSTRAP_TOKEN,
-                "description": "podium node join token (rotated by pulumi, see README)",
+                "description": "podium node join token, rotated through the Pulumi stack",
                 "ttl": TOKEN_TTL,
                 "usages": ["signing", "authentication"],
                 "groups": ["system:bootstrappers:kubeadm:default-node-token"],

@@ -197,10 +197,6 @@ class Settings(StackConfig):
         return f"{self.project}-{self.environment}"
 
     @property
-    def kubernetes_minor(self) -> str:
-        return self.kubernetes_version.rsplit(".", 1)[0]
-
-    @property
     def region(self) -> str:
         """The AWS region; settings validation requires it in kubeadm mode."""
         if self.aws_region is None:

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import json
 import runpy
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,9 +67,6 @@ class Graph:
     exports: dict[str, Any]
     secret_exports: set[str]
 
-    def by_urn(self, urn: str) -> Resource:
-        return next(r for r in self.resources if r.urn == urn)
-
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
 
@@ -77,9 +74,6 @@ class Graph:
         found = [r for r in self.of_type(type_) if name is None or r.name == name]
         assert len(found) == 1, f"expected one {type_} {name or ''}, found {[r.name for r in found]}"
         return found[0]
-
-    def children(self, parent: Resource) -> list[Resource]:
-        return [r for r in self.resources if r.parent == parent.urn]
 
     def cloud_resources(self, prefix: str = "aws:") -> list[Resource]:
         """Resources a provider would create (not components, not the provider itself)."""
@@ -291,15 +285,3 @@ def _graph(stack: str, monitor: CapturingMonitor) -> Graph:
             monitor.captured[urn].outputs = plain
             monitor.captured[urn].secret_outputs = secrets
     return Graph(stack, resources, exports, secret_exports)
-
-
-def walk(value: Any) -> Iterator[Any]:
-    """Every scalar inside a nested value."""
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from walk(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from walk(v)
-    else:
-        yield value
