@@ -4,7 +4,10 @@ import pulumi
 
 from components import settings as stack_settings
 from components.aws_provider import aws_provider
+from components.cluster_bootstrap import ClusterBootstrap, ClusterBootstrapArgs, ControlPlaneSpec
+from components.kubeadm import Taint
 from components.network import Network, NetworkArgs
+from components.node_group import NodeGroup, NodeGroupArgs
 
 settings = stack_settings.load()
 
@@ -13,7 +16,7 @@ pulumi.export("clusterName", settings.cluster_name)
 pulumi.export("kubernetesVersion", settings.kubernetes_version)
 
 if settings.on_aws:
-    aws = aws_provider(settings)
+    aws = pulumi.ResourceOptions(providers=[aws_provider(settings)])
     network = Network(
         "network",
         NetworkArgs(
@@ -25,8 +28,68 @@ if settings.on_aws:
             flow_logs=settings.network.flow_logs,
             flow_logs_retention_days=settings.network.flow_logs_retention_days,
         ),
-        opts=pulumi.ResourceOptions(providers=[aws]),
+        opts=aws,
     )
+    cp = settings.control_plane
+    bootstrap = ClusterBootstrap(
+        "cluster",
+        ClusterBootstrapArgs(
+            cluster_name=settings.cluster_name,
+            kubernetes_version=settings.kubernetes_version,
+            region=settings.region,
+            vpc_id=network.vpc_id,
+            vpc_cidr=network.cidr,
+            az_count=settings.network.az_count,
+            availability_zones=network.availability_zones,
+            public_subnet_ids=network.public_subnet_ids,
+            private_subnet_ids=network.private_subnet_ids,
+            pod_cidr=settings.cluster.pod_cidr,
+            service_cidr=settings.cluster.service_cidr,
+            api_allowed_cidrs=settings.cluster.api_allowed_cidrs,
+            api_endpoint=settings.cluster.api_endpoint,
+            ami_id=settings.cluster.ami_id,
+            control_plane=ControlPlaneSpec(
+                count=cp.count,
+                instance_type=cp.instance_type,
+                root_volume_gb=cp.root_volume_gb,
+                etcd_volume_gb=cp.etcd_volume_gb,
+                etcd_snapshot_interval_minutes=cp.etcd_snapshot_interval_minutes,
+                etcd_snapshot_retention_days=cp.etcd_snapshot_retention_days,
+            ),
+            deletion_protection=settings.deletion_protection,
+        ),
+        opts=aws,
+    )
+    for pool in settings.node_pools:
+        NodeGroup(
+            f"pool-{pool.name}",
+            NodeGroupArgs(
+                cluster_name=settings.cluster_name,
+                kubernetes_version=settings.kubernetes_version,
+                region=settings.region,
+                pod_cidr=settings.cluster.pod_cidr,
+                service_cidr=settings.cluster.service_cidr,
+                pool_name=pool.name,
+                instance_type=pool.instance_type,
+                min_size=pool.min,
+                max_size=pool.max,
+                desired_size=pool.desired,
+                spot=pool.spot,
+                root_volume_gb=pool.root_volume_gb,
+                labels=pool.labels,
+                taints=[Taint(t.key, t.value, t.effect) for t in pool.taints],
+                subnet_ids=network.private_subnet_ids,
+                security_group_id=bootstrap.node_security_group_id,
+                image_id=bootstrap.node_image_id,
+                kms_key_arn=bootstrap.kms_key_arn,
+                join=bootstrap.join,
+            ),
+            opts=aws,
+        )
     pulumi.export("vpcId", network.vpc_id)
     pulumi.export("publicSubnetIds", network.public_subnet_ids)
     pulumi.export("privateSubnetIds", network.private_subnet_ids)
+    pulumi.export("clusterEndpoint", bootstrap.endpoint)
+    pulumi.export("clusterCaCertificate", bootstrap.ca_certificate)
+    pulumi.export("kubeconfig", bootstrap.kubeconfig)
+    pulumi.export("nodeSecurityGroupId", bootstrap.node_security_group_id)

@@ -24,6 +24,7 @@ MAX_AZS = 6
 CONTROL_PLANE_COUNTS = (1, 3, 5)
 CLUSTER_MODES = ("kubeadm", "existing")
 NAT_MODES = ("none", "single", "perAz")
+API_ENDPOINTS = ("public", "internal")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = (
@@ -85,6 +86,14 @@ class ClusterSettings:
         "existing mode, required: the kubeconfig context to deploy to, so a laptop's current context is never used by accident.",
         None,
     )
+    api_endpoint: str = doc_field(
+        "`public` (reachable from apiAllowedCidrs) or `internal` (VPC only, needs 3 or 5 control planes behind the NLB).",
+        "public",
+    )
+    ami_id: str | None = doc_field(
+        "AMI of every node (Ubuntu 24.04 amd64). Unset: Canonical's current image is looked up once and recorded in SSM; set it to upgrade nodes explicitly.",
+        None,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,6 +115,10 @@ class ControlPlaneSettings:
     instance_type: str = doc_field("EC2 instance type of the control planes.", "t3.medium")
     root_volume_gb: int = doc_field("Root volume size (GiB), encrypted gp3.", 30)
     etcd_volume_gb: int = doc_field("Separate encrypted volume for /var/lib/etcd (GiB).", 20)
+    etcd_snapshot_interval_minutes: int = doc_field(
+        "How often each control plane snapshots etcd to S3 (5 to 1440).", 60
+    )
+    etcd_snapshot_retention_days: int = doc_field("How long etcd snapshots are kept in the bucket (days).", 14)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,6 +136,7 @@ class NodePoolSettings:
     max: int = doc_field("Maximum size.", 3)
     desired: int = doc_field("Initial desired size (min <= desired <= max).", 2)
     spot: bool = doc_field("Run the pool on spot capacity.", False)
+    root_volume_gb: int = doc_field("Root volume size (GiB), encrypted gp3.", 50)
     labels: Mapping[str, str] = doc_field("Node labels the kubelet registers.", default_factory=_empty_map)
     taints: tuple[Taint, ...] = doc_field("Node taints the kubelet registers.", ())
 
@@ -283,6 +297,9 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
+# Graviton families (m7g, c6gn, t4g, a1...): arm64, while nodes boot the amd64 image.
+_ARM_FAMILY = re.compile(r"^(a1|[a-z]+[0-9]+g[a-z-]*)$")
+_AMI_ID = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
 _CPU = re.compile(r"^([0-9]+m|[0-9]+(\.[0-9]{1,3})?)$")
 _MEMORY = re.compile(r"^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$")
 _VERSION = re.compile(r"^1\.([0-9]+)\.([0-9]+)$")
@@ -427,6 +444,15 @@ class _Rules:
                 "cluster.apiAllowedCidrs",
                 "is required in kubeadm mode: list the CIDRs of the people and CI that run kubectl and pulumi",
             )
+        if s.cluster.api_endpoint not in API_ENDPOINTS:
+            self.add("cluster.apiEndpoint", f"{s.cluster.api_endpoint!r} must be one of {', '.join(API_ENDPOINTS)}")
+        elif s.cluster.api_endpoint == "internal" and s.control_plane.count == 1:
+            self.add(
+                "cluster.apiEndpoint",
+                "internal needs controlPlane.count 3 or 5 (an internal load balancer); one control plane is reached through a public Elastic IP",
+            )
+        if s.cluster.ami_id is not None and not _AMI_ID.match(s.cluster.ami_id):
+            self.add("cluster.amiId", f"{s.cluster.ami_id!r} is not an AMI id such as ami-0123456789abcdef0")
         self.network()
         self.control_plane()
         self.node_pools()
@@ -467,10 +493,19 @@ class _Rules:
             self.add("controlPlane.rootVolumeGb", f"{cp.root_volume_gb} must be at least 8 (the AMI's own size)")
         if cp.etcd_volume_gb < 1:
             self.add("controlPlane.etcdVolumeGb", f"{cp.etcd_volume_gb} must be positive")
+        if not 5 <= cp.etcd_snapshot_interval_minutes <= 1440:
+            self.add(
+                "controlPlane.etcdSnapshotIntervalMinutes",
+                f"{cp.etcd_snapshot_interval_minutes} must be between 5 and 1440 (a day)",
+            )
+        if cp.etcd_snapshot_retention_days < 1:
+            self.add("controlPlane.etcdSnapshotRetentionDays", f"{cp.etcd_snapshot_retention_days} must be positive")
 
     def instance_type(self, path: str, text: str) -> None:
         if not _INSTANCE_TYPE.match(text):
             self.add(path, f"{text!r} is not an EC2 instance type such as m7i.large")
+        elif _ARM_FAMILY.match(text.split(".")[0]):
+            self.add(path, f"{text!r} is an arm64 (Graviton) type; nodes boot the amd64 Ubuntu image, pick an x86 type")
 
     def node_pools(self) -> None:
         pools = self.s.node_pools
@@ -485,6 +520,8 @@ class _Rules:
                 self.add(f"{at}.name", f"{pool.name!r} is used by another pool")
             seen.add(pool.name)
             self.instance_type(f"{at}.instanceType", pool.instance_type)
+            if pool.root_volume_gb < 8:
+                self.add(f"{at}.rootVolumeGb", f"{pool.root_volume_gb} must be at least 8 (the AMI's own size)")
             if pool.min < 0:
                 self.add(f"{at}.min", f"{pool.min} must not be negative")
             if pool.max < 1:

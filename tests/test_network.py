@@ -132,7 +132,7 @@ def test_nat_mode_none_leaves_private_subnets_without_a_default_route() -> None:
     config["podium:network"]["natMode"] = "none"
     graph = harness.run("dev", config)
     assert graph.of_type(NAT) == []
-    assert graph.of_type("aws:ec2/eip:Eip") == []
+    assert [e.name for e in graph.of_type("aws:ec2/eip:Eip") if e.name.startswith("network-")] == []
     for subnet in subnets(graph, "private"):
         assert default_route(graph, route_table_of(graph, subnet)) is None
 
@@ -152,13 +152,13 @@ def test_flow_logs_go_to_a_log_group_with_retention(aws_graph: harness.Graph) ->
     assert flow_log.inputs["logDestination"] == group.state["arn"]
     assert flow_log.inputs["vpcId"] == aws_graph.one("aws:ec2/vpc:Vpc").id
     assert flow_log.inputs["trafficType"] == "ALL"
-    role = aws_graph.one("aws:iam/role:Role")
+    role = aws_graph.one("aws:iam/role:Role", "network-flow-logs")
     assert flow_log.inputs["iamRoleArn"] == role.state["arn"]
     trust = json.loads(role.inputs["assumeRolePolicy"])
     (statement,) = trust["Statement"]
     assert statement["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
     assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == harness.ACCOUNT_ID
-    policy = json.loads(aws_graph.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    policy = json.loads(aws_graph.one("aws:iam/rolePolicy:RolePolicy", "network-flow-logs").inputs["policy"])
     resources = [r for s in policy["Statement"] for r in s["Resource"]]
     assert "*" not in resources
     assert all(r.startswith(group.state["arn"]) for r in resources)
@@ -169,7 +169,7 @@ def test_flow_logs_can_be_switched_off() -> None:
     config["podium:network"]["flowLogs"] = False
     graph = harness.run("dev", config)
     assert graph.of_type("aws:ec2/flowLog:FlowLog") == []
-    assert graph.of_type("aws:iam/role:Role") == []
+    assert [r.name for r in graph.of_type("aws:iam/role:Role") if r.name.startswith("network-")] == []
 
 
 def test_growing_az_count_keeps_existing_subnets() -> None:
@@ -196,10 +196,12 @@ def test_default_tags_carry_environment_managed_by_and_stack_tags(aws_graph: har
     assert tags == {**stack_tags, "environment": aws_graph.stack, "managed-by": "pulumi/podium"}
 
 
-def test_every_resource_belongs_to_the_network_component(aws_graph: harness.Graph) -> None:
+def test_every_network_resource_belongs_to_the_network_component(aws_graph: harness.Graph) -> None:
     network = aws_graph.one("podium:network:Network")
+    components = {r.urn for r in aws_graph.resources if r.type.startswith("podium:")}
     for resource in aws_graph.cloud_resources():
-        assert resource.parent == network.urn, resource.name
+        assert resource.parent in components, resource.name
+        assert (resource.parent == network.urn) == resource.name.startswith("network-"), resource.name
     assert set(network.outputs) == {"vpcId", "cidr", "availabilityZones", "publicSubnetIds", "privateSubnetIds"}
     assert network.outputs["availabilityZones"] == sorted(network.outputs["availabilityZones"])
 

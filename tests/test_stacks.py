@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 import yaml
@@ -13,7 +14,15 @@ from tests.conftest import graph_for, stack_config
 from tools import configdoc, harness, plan
 
 CONTRACT_KEYS = {f"podium:{camel(f.name)}" for f in dataclasses.fields(StackConfig)}
-AWS_ONLY_EXPORTS = {"vpcId", "publicSubnetIds", "privateSubnetIds"}
+AWS_ONLY_EXPORTS = {
+    "vpcId",
+    "publicSubnetIds",
+    "privateSubnetIds",
+    "clusterEndpoint",
+    "clusterCaCertificate",
+    "kubeconfig",
+    "nodeSecurityGroupId",
+}
 COMMON_EXPORTS = {"environment", "clusterName", "kubernetesVersion"}
 
 
@@ -44,7 +53,14 @@ def test_exports_so_far(aws_graph: harness.Graph) -> None:
     assert aws_graph.exports["publicSubnetIds"] == network.outputs["publicSubnetIds"]
     assert aws_graph.exports["privateSubnetIds"] == network.outputs["privateSubnetIds"]
     assert aws_graph.exports["kubernetesVersion"] == stack_config(aws_graph.stack)["podium:kubernetesVersion"]
-    assert aws_graph.secret_exports == set()
+    assert aws_graph.secret_exports == {"kubeconfig"}
+    bootstrap = aws_graph.one("podium:cluster:ClusterBootstrap")
+    assert aws_graph.exports["clusterEndpoint"] == bootstrap.outputs["endpoint"]
+    assert aws_graph.exports["clusterCaCertificate"] == bootstrap.outputs["caCertificate"]
+    assert (
+        aws_graph.exports["nodeSecurityGroupId"]
+        == aws_graph.one("aws:ec2/securityGroup:SecurityGroup", "cluster-nodes").id
+    )
 
 
 def test_existing_mode_creates_nothing_on_aws_and_exports_no_aws_names() -> None:
@@ -57,8 +73,13 @@ def test_plan_prints_the_tree_and_counts(capsys: pytest.CaptureFixture[str]) -> 
     assert plan.main(["prod"]) == 0
     out = capsys.readouterr().out
     assert "  - podium:network:Network network\n    - aws:cloudwatch/logGroup:LogGroup network-flow-logs" in out
-    assert "aws:ec2/natGateway:NatGateway                        3" in out
-    assert "aws:ec2/subnet:Subnet                                6" in out
+    assert re.search(r"\n  aws:ec2/natGateway:NatGateway +3\n", out)
+    assert re.search(r"\n  aws:ec2/subnet:Subnet +6\n", out)
+    assert re.search(r"\n  aws:ec2/instance:Instance +3\n", out)
+    assert "- aws:ec2/instance:Instance cluster-control-plane-0 [protected]" in out
+    assert "- podium:nodes:NodeGroup pool-general" in out
+    assert "clusterCaCertificate: -----BEGIN CERTIFICATE----- ... (" in out
+    assert "kubeconfig: [secret]" in out
 
 
 def test_plan_of_an_invalid_stack_exits_non_zero(

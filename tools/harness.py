@@ -9,6 +9,7 @@ Used by the tests and by `python -m tools.plan`; needs no cloud account and no C
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import runpy
@@ -23,6 +24,8 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_in_stack
+
+from tools import mock_tls
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "podium"
@@ -54,6 +57,10 @@ class Resource:
     state: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
+    # Inputs and state with every secret replaced (what a reviewer or log may show).
+    public_inputs: dict[str, Any] = field(default_factory=dict)
+    public_state: dict[str, Any] = field(default_factory=dict)
+    public_outputs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def provider_urn(self) -> str:
@@ -66,6 +73,7 @@ class Graph:
     resources: list[Resource]
     exports: dict[str, Any]
     secret_exports: set[str]
+    public_exports: dict[str, Any] = field(default_factory=dict)
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -107,6 +115,21 @@ def unwrap_secrets(value: Any, path: str = "") -> tuple[Any, set[str]]:
     return value, set()
 
 
+REDACTED = "[secret]"
+
+
+def redact_secrets(value: Any, also: frozenset[str] = frozenset()) -> Any:
+    """The value as anyone without the stack's secrets sees it: every secret-marked
+    part (and the top-level keys in `also`) replaced by a marker."""
+    if isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG:
+        return REDACTED
+    if isinstance(value, dict):
+        return {k: REDACTED if k in also else redact_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_secrets(v) for v in value]
+    return value
+
+
 def _mock_id(type_: str, name: str) -> str:
     prefixes = {
         "aws:ec2/vpc:Vpc": "vpc",
@@ -118,9 +141,69 @@ def _mock_id(type_: str, name: str) -> str:
         "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg",
         "aws:ec2/securityGroup:SecurityGroup": "sg",
         "aws:ec2/flowLog:FlowLog": "fl",
+        "aws:ec2/instance:Instance": "i",
+        "aws:ebs/volume:Volume": "vol",
+        "aws:ec2/launchTemplate:LaunchTemplate": "lt",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr",
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "sgr",
     }
     digest = hashlib.sha256(f"{type_}/{name}".encode()).hexdigest()[:17]
     return f"{prefixes.get(type_, name)}-{digest}"
+
+
+MOCK_AMI = "ami-0123456789abcdef0"
+
+
+def _generated_outputs(type_: str, name: str, resource_id: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    """What a provider computes on create: keys, certificates, random values, addresses."""
+    digest = hashlib.sha256(f"{type_}/{name}".encode()).hexdigest()
+    if type_ == "tls:index/privateKey:PrivateKey":
+        private = mock_tls.private_key_pem(name, inputs.get("algorithm", "RSA"), int(inputs.get("rsaBits", 2048)))
+        return {
+            "privateKeyPem": rpc.wrap_rpc_secret(private),
+            "publicKeyPem": mock_tls.public_key_pem(private),
+        }
+    if type_ == "tls:index/selfSignedCert:SelfSignedCert":
+        subject = inputs.get("subject") or {}
+        cert = mock_tls.self_signed_cert_pem(
+            inputs["privateKeyPem"], subject.get("commonName", name), int(inputs["validityPeriodHours"])
+        )
+        return {"certPem": cert}
+    if type_ == "tls:index/certRequest:CertRequest":
+        return {"certRequestPem": mock_tls.cert_request_pem(inputs["privateKeyPem"], inputs.get("subject"))}
+    if type_ == "tls:index/locallySignedCert:LocallySignedCert":
+        cert = mock_tls.locally_signed_cert_pem(
+            inputs["certRequestPem"], inputs["caCertPem"], inputs["caPrivateKeyPem"], int(inputs["validityPeriodHours"])
+        )
+        return {"certPem": cert}
+    if type_ == "random:index/randomPassword:RandomPassword":
+        alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+        value = "".join(alphabet[int(digest[i * 2 : i * 2 + 2], 16) % 36] for i in range(int(inputs["length"])))
+        return {"result": rpc.wrap_rpc_secret(value)}
+    if type_ == "random:index/randomBytes:RandomBytes":
+        raw = hashlib.sha256(digest.encode()).digest()[: int(inputs["length"])]
+        return {"base64": rpc.wrap_rpc_secret(base64.b64encode(raw).decode()), "hex": rpc.wrap_rpc_secret(raw.hex())}
+    if type_ == "aws:ec2/eip:Eip":
+        octets = [int(digest[i : i + 2], 16) for i in (0, 2)]
+        ip = f"198.51.{octets[0]}.{octets[1]}"
+        dns = f"ec2-{ip.replace('.', '-')}.compute-1.amazonaws.com"
+        return {"publicIp": ip, "publicDns": dns, "allocationId": resource_id}
+    if type_ == "aws:lb/loadBalancer:LoadBalancer":
+        return {"dnsName": f"{inputs.get('name', name)}-{digest[:16]}.elb.{region}.amazonaws.com"}
+    if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
+        return {"latestVersion": 1}
+    if type_ == "aws:kms/key:Key":
+        return {"keyId": resource_id, "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{resource_id}"}
+    if type_ == "aws:s3/bucket:Bucket":
+        bucket = f"{inputs.get('bucketPrefix', name)}{digest[:12]}"
+        return {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"}
+    if type_ == "aws:ssm/parameter:Parameter":
+        return {"arn": f"arn:aws:ssm:{region}:{ACCOUNT_ID}:parameter{inputs['name']}"}
+    if type_ == "aws:autoscaling/group:Group":
+        return {"name": f"{inputs.get('namePrefix', name)}{digest[:12]}"}
+    if type_ == "aws:iam/instanceProfile:InstanceProfile":
+        return {"name": name}
+    return {}
 
 
 class PodiumMocks(pulumi_mocks.Mocks):
@@ -132,6 +215,8 @@ class PodiumMocks(pulumi_mocks.Mocks):
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         resource_id = _mock_id(args.typ, args.name)
         state = dict(args.inputs)
+        plain, _ = unwrap_secrets(args.inputs)
+        state.update(_generated_outputs(args.typ, args.name, resource_id, plain, self.region))
         if args.typ.startswith("aws:"):
             service = args.typ.split(":")[1].split("/")[0]
             region = "" if service == "iam" else self.region
@@ -158,6 +243,11 @@ class PodiumMocks(pulumi_mocks.Mocks):
                 "userId": "AIDAPODIUMPLAN",
                 "id": ACCOUNT_ID,
             }
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws", "reverseDnsPrefix": "com.amazonaws"}
+        if args.token == "aws:ssm/getParameter:getParameter":
+            name = args.args["name"]
+            return {"name": name, "value": MOCK_AMI, "insecureValue": MOCK_AMI, "type": "String", "id": name}
         raise NotImplementedError(f"no mock answer for invoke {args.token}")
 
 
@@ -173,8 +263,12 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
         response = super().RegisterResource(request)
         if request.type == STACK_TYPE:
             return response
-        inputs, secrets = unwrap_secrets(rpc.deserialize_properties(request.object, keep_unknowns=True))
-        state, _ = unwrap_secrets(self.resources[response.urn].state if response.urn in self.resources else {})
+        raw_inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+        inputs, secrets = unwrap_secrets(raw_inputs)
+        raw_state = self.resources[response.urn].state if response.urn in self.resources else {}
+        state, _ = unwrap_secrets(raw_state)
+        # The engine keeps a provider's declared secret outputs secret in the state.
+        secret_keys = frozenset(request.additionalSecretOutputs)
         self.captured[response.urn] = Resource(
             urn=response.urn,
             type=request.type,
@@ -194,6 +288,8 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
             secret_inputs=secrets,
             id=response.id,
             state=state,
+            public_inputs=redact_secrets(raw_inputs),
+            public_state=redact_secrets(raw_state, secret_keys),
         )
         return response
 
@@ -274,14 +370,17 @@ def run(stack: str, config: Mapping[str, Any] | None = None) -> Graph:
 
 def _graph(stack: str, monitor: CapturingMonitor) -> Graph:
     exports: dict[str, Any] = {}
+    public_exports: dict[str, Any] = {}
     secret_exports: set[str] = set()
     resources = list(monitor.captured.values())
     for urn, outputs in monitor.outputs.items():
         plain, secrets = unwrap_secrets(outputs)
         if urn.endswith(f"{STACK_TYPE}::{PROJECT}-{stack}"):
             exports = plain
+            public_exports = redact_secrets(outputs)
             secret_exports = {s.split(".")[0].split("[")[0] for s in secrets}
         elif urn in monitor.captured:
             monitor.captured[urn].outputs = plain
             monitor.captured[urn].secret_outputs = secrets
-    return Graph(stack, resources, exports, secret_exports)
+            monitor.captured[urn].public_outputs = redact_secrets(outputs)
+    return Graph(stack, resources, exports, secret_exports, public_exports)

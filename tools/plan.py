@@ -40,6 +40,13 @@ def render_counts(graph: harness.Graph) -> list[str]:
     return lines
 
 
+def one_line(value: object) -> str:
+    """A PEM or other multi-line value as its first line and a line count."""
+    text = str(value)
+    lines = text.strip().splitlines()
+    return text if len(lines) <= 1 else f"{lines[0]} ... ({len(lines)} lines)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.plan", description="Offline plan of one Podium stack.")
     parser.add_argument("stack", help=f"stack name, one of: {', '.join(harness.stacks())}")
@@ -59,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(render_counts(graph)))
     print("\nStack outputs:")
     for key in sorted(graph.exports):
-        shown = "[secret]" if key in graph.secret_exports else graph.exports[key]
-        print(f"  {key}: {shown}")
+        print(f"  {key}: {'[secret]' if key in graph.secret_exports else one_line(graph.exports[key])}")
     return 0
 
 

@@ -1,0 +1,197 @@
+"""NodeGroup: one worker pool, a launch template and an auto-scaling group whose
+instances join the cluster with kubeadm, registering the pool's labels and taints."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam_policies, kubeadm
+from components.cluster_bootstrap import SSM_MANAGED_INSTANCE_POLICY, JoinMaterial, cluster_tag
+from components.userdata import NodeBoot, render_node_script
+
+
+@dataclass(frozen=True)
+class NodeGroupArgs:
+    cluster_name: str
+    kubernetes_version: str
+    region: str
+    pod_cidr: str
+    service_cidr: str
+    pool_name: str
+    instance_type: str
+    min_size: int
+    max_size: int
+    desired_size: int
+    spot: bool
+    root_volume_gb: int
+    labels: Mapping[str, str]
+    taints: Sequence[kubeadm.Taint]
+    subnet_ids: pulumi.Output[list[str]]
+    security_group_id: pulumi.Input[str]
+    image_id: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    join: JoinMaterial
+
+
+def worker_script(args: NodeGroupArgs, api_endpoint: str, ca_cert_hash: str) -> str:
+    """The pool's user data: names and hashes only; the token comes from SSM."""
+    host = api_endpoint.rsplit(":", 1)[0]
+    params = kubeadm.ClusterParams(
+        cluster_name=args.cluster_name,
+        kubernetes_version=args.kubernetes_version,
+        endpoint_host=host,
+        pod_cidr=args.pod_cidr,
+        service_cidr=args.service_cidr,
+    )
+    join = kubeadm.join_configuration(
+        params, ca_cert_hash, control_plane=False, labels=args.labels, taints=list(args.taints)
+    )
+    return render_node_script(
+        NodeBoot(
+            role="worker",
+            cluster_name=args.cluster_name,
+            region=args.region,
+            kubernetes_version=args.kubernetes_version,
+            api_endpoint=api_endpoint,
+            kubeadm_config=kubeadm.render([join]),
+            token_parameter=args.join.token_parameter,
+        )
+    )
+
+
+class NodeGroup(pulumi.ComponentResource):
+    auto_scaling_group_name: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: NodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("podium:nodes:NodeGroup", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        cluster = args.cluster_name
+        pool_name = f"{cluster}-{args.pool_name}"
+
+        partition = aws.get_partition_output(opts=pulumi.InvokeOptions(parent=self)).partition
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=json.dumps(iam_policies.ec2_assume_role_policy()),
+            description=f"{pool_name} nodes: kubelet, image pulls, the join token",
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-role",
+            role=role.id,
+            policy=pulumi.Output.all(partition, account, args.kms_key_arn).apply(
+                lambda v: json.dumps(
+                    iam_policies.node_policy(
+                        partition=v[0],
+                        region=args.region,
+                        account_id=v[1],
+                        cluster_name=cluster,
+                        kms_key_arn=v[2],
+                        token_parameter=args.join.token_parameter,
+                    )
+                )
+            ),
+            opts=child,
+        )
+        # Session Manager replaces SSH: no key pair, no port 22.
+        aws.iam.RolePolicyAttachment(
+            f"{name}-ssm",
+            role=role.name,
+            policy_arn=partition.apply(lambda p: f"arn:{p}:iam::aws:{SSM_MANAGED_INSTANCE_POLICY}"),
+            opts=child,
+        )
+        profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, opts=child)
+
+        user_data = pulumi.Output.all(args.join.api_endpoint, args.join.ca_cert_hash).apply(
+            lambda v: base64.b64encode(worker_script(args, v[0], v[1]).encode()).decode()
+        )
+        volume_tags = {"Name": pool_name, "podium/pool": args.pool_name}
+        # The cluster tag marks instances for the cloud provider; root volumes stay
+        # without it, out of the EBS CSI driver's reach.
+        instance_tags = {**volume_tags, **cluster_tag(cluster)}
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-template",
+            description=f"{pool_name} nodes",
+            image_id=args.image_id,
+            instance_type=args.instance_type,
+            iam_instance_profile={"arn": profile.arn},
+            vpc_security_group_ids=[args.security_group_id],
+            metadata_options={
+                "http_endpoint": "enabled",
+                "http_tokens": "required",
+                # EBS CSI node pods and others read metadata one hop away from the host.
+                "http_put_response_hop_limit": 2,
+            },
+            block_device_mappings=[
+                {
+                    "device_name": "/dev/sda1",  # the Ubuntu AMI's root device
+                    "ebs": {
+                        "volume_type": "gp3",
+                        "volume_size": args.root_volume_gb,
+                        "encrypted": "true",
+                        "delete_on_termination": "true",
+                    },
+                }
+            ],
+            user_data=user_data,
+            update_default_version=True,
+            tag_specifications=[
+                {"resource_type": "instance", "tags": instance_tags},
+                {"resource_type": "volume", "tags": volume_tags},
+            ],
+            tags={"Name": pool_name},
+            opts=child,
+        )
+        template_spec = {"id": template.id, "version": template.latest_version.apply(str)}
+        placement: dict[str, object]
+        if args.spot:
+            placement = {
+                "mixed_instances_policy": {
+                    "instances_distribution": {
+                        "on_demand_base_capacity": 0,
+                        "on_demand_percentage_above_base_capacity": 0,
+                        "spot_allocation_strategy": "price-capacity-optimized",
+                    },
+                    "launch_template": {
+                        "launch_template_specification": {
+                            "launch_template_id": template.id,
+                            "version": template.latest_version.apply(str),
+                        },
+                        "overrides": [{"instance_type": args.instance_type}],
+                    },
+                },
+                # Replace a spot node that AWS warns about before it is reclaimed.
+                "capacity_rebalance": True,
+            }
+        else:
+            placement = {"launch_template": template_spec}
+        group = aws.autoscaling.Group(
+            f"{name}-asg",
+            name_prefix=f"{pool_name}-",
+            min_size=args.min_size,
+            max_size=args.max_size,
+            desired_capacity=args.desired_size,
+            vpc_zone_identifiers=args.subnet_ids,
+            health_check_type="EC2",
+            health_check_grace_period=300,
+            # A new launch template version (image, script, size) rolls through the
+            # pool, keeping 90% of it in service.
+            instance_refresh={"strategy": "Rolling", "preferences": {"min_healthy_percentage": 90}},
+            tags=[
+                {"key": key, "value": value, "propagate_at_launch": True}
+                for key, value in {**instance_tags, "k8s.io/cluster-autoscaler/enabled": "true"}.items()
+            ],
+            **placement,  # type: ignore[arg-type]
+            # Set once; afterwards a scaler (or a person) owns the size.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCapacity"]),
+        )
+        self.auto_scaling_group_name = group.name
+        self.role_arn = role.arn
+        self.register_outputs({"autoScalingGroupName": self.auto_scaling_group_name, "roleArn": self.role_arn})

@@ -1,0 +1,131 @@
+"""ClusterPki: the certificate authorities and keys every control plane must share,
+generated declaratively with pulumi-tls, plus the admin client certificate.
+
+kubeadm would generate these on the first control plane; generating them here makes
+the cluster's CA, the discovery hash and the admin kubeconfig known before any node
+boots, and lets every control plane receive the same material from SSM.
+
+Validity and renewal (README "PKI"): the three CAs last 10 years and are renewed by
+`pulumi up` once inside their last year (renewing a CA re-keys the cluster: plan it);
+the admin client certificate lasts one year and is renewed in its last 30 days, which
+changes only the kubeconfig output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_tls as tls
+
+CA_VALIDITY_HOURS = 10 * 8760
+CA_EARLY_RENEWAL_HOURS = 8760
+CLIENT_VALIDITY_HOURS = 8760
+CLIENT_EARLY_RENEWAL_HOURS = 30 * 24
+# kubeadm binds this group to cluster-admin (kubeadm:cluster-admins, 1.29+), unlike
+# system:masters, which no RBAC change can ever revoke.
+ADMIN_GROUP = "kubeadm:cluster-admins"
+CA_USES = ["cert_signing", "crl_signing", "digital_signature", "key_encipherment"]
+
+
+@dataclass(frozen=True)
+class ClusterPkiArgs:
+    cluster_name: str
+    protect: bool
+
+
+@dataclass(frozen=True)
+class CertificateAuthority:
+    cert_pem: pulumi.Output[str]
+    key_pem: pulumi.Output[str]  # secret
+
+
+class ClusterPki(pulumi.ComponentResource):
+    cluster_ca: CertificateAuthority
+    front_proxy_ca: CertificateAuthority
+    etcd_ca: CertificateAuthority
+    service_account_key_pem: pulumi.Output[str]  # secret
+    service_account_public_pem: pulumi.Output[str]
+    admin_cert_pem: pulumi.Output[str]
+    admin_key_pem: pulumi.Output[str]  # secret
+
+    def __init__(self, name: str, args: ClusterPkiArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("podium:pki:ClusterPki", name, None, opts)
+        self._name = name
+        self._keep_material = args.protect
+        self.cluster_ca = self._authority("ca", "kubernetes")
+        self.front_proxy_ca = self._authority("front-proxy-ca", "front-proxy-ca")
+        self.etcd_ca = self._authority("etcd-ca", "etcd-ca")
+
+        # RSA for the service-account signer: RS256 is what every OIDC consumer of
+        # projected tokens (IAM roles for service accounts included) accepts.
+        sa_key = tls.PrivateKey(f"{name}-sa", algorithm="RSA", rsa_bits=2048, opts=self._keep())
+        self.service_account_key_pem = pulumi.Output.secret(sa_key.private_key_pem)
+        self.service_account_public_pem = sa_key.public_key_pem
+
+        admin_key = tls.PrivateKey(f"{name}-admin", algorithm="ECDSA", ecdsa_curve="P256", opts=self._child())
+        admin_csr = tls.CertRequest(
+            f"{name}-admin",
+            private_key_pem=pulumi.Output.secret(admin_key.private_key_pem),
+            subject=tls.CertRequestSubjectArgs(common_name=f"{args.cluster_name}-admin", organization=ADMIN_GROUP),
+            opts=self._child(),
+        )
+        admin_cert = tls.LocallySignedCert(
+            f"{name}-admin",
+            cert_request_pem=admin_csr.cert_request_pem,
+            ca_cert_pem=self.cluster_ca.cert_pem,
+            ca_private_key_pem=self.cluster_ca.key_pem,
+            validity_period_hours=CLIENT_VALIDITY_HOURS,
+            early_renewal_hours=CLIENT_EARLY_RENEWAL_HOURS,
+            allowed_uses=["client_auth", "digital_signature", "key_encipherment"],
+            opts=self._child(),
+        )
+        self.admin_cert_pem = admin_cert.cert_pem
+        self.admin_key_pem = pulumi.Output.secret(admin_key.private_key_pem)
+
+        self.register_outputs(
+            {
+                "clusterCaCertificate": self.cluster_ca.cert_pem,
+                "frontProxyCaCertificate": self.front_proxy_ca.cert_pem,
+                "etcdCaCertificate": self.etcd_ca.cert_pem,
+                "serviceAccountPublicKey": self.service_account_public_pem,
+                "adminCertificate": self.admin_cert_pem,
+            }
+        )
+
+    def files(self) -> dict[str, pulumi.Output[str]]:
+        """What kubeadm expects under /etc/kubernetes/pki, by relative path; with these
+        in place kubeadm init and every control-plane join use them as they are."""
+        return {
+            "ca.crt": self.cluster_ca.cert_pem,
+            "ca.key": self.cluster_ca.key_pem,
+            "front-proxy-ca.crt": self.front_proxy_ca.cert_pem,
+            "front-proxy-ca.key": self.front_proxy_ca.key_pem,
+            "etcd/ca.crt": self.etcd_ca.cert_pem,
+            "etcd/ca.key": self.etcd_ca.key_pem,
+            "sa.key": self.service_account_key_pem,
+            "sa.pub": self.service_account_public_pem,
+        }
+
+    def _child(self) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self)
+
+    def _keep(self) -> pulumi.ResourceOptions:
+        """CAs and the service-account key: losing one re-keys the whole cluster."""
+        return pulumi.ResourceOptions(parent=self, protect=self._keep_material)
+
+    def _authority(self, suffix: str, common_name: str) -> CertificateAuthority:
+        key = tls.PrivateKey(f"{self._name}-{suffix}", algorithm="ECDSA", ecdsa_curve="P256", opts=self._keep())
+        key_pem = pulumi.Output.secret(key.private_key_pem)
+        cert = tls.SelfSignedCert(
+            f"{self._name}-{suffix}",
+            private_key_pem=key_pem,
+            subject=tls.SelfSignedCertSubjectArgs(common_name=common_name),
+            is_ca_certificate=True,
+            set_subject_key_id=True,
+            validity_period_hours=CA_VALIDITY_HOURS,
+            early_renewal_hours=CA_EARLY_RENEWAL_HOURS,
+            allowed_uses=CA_USES,
+            opts=self._keep(),
+        )
+        return CertificateAuthority(cert_pem=cert.cert_pem, key_pem=key_pem)

@@ -1,0 +1,22 @@
+#!/bin/bash
+# Podium: snapshot this control plane's etcd member and upload it to S3. Run by
+# podium-etcd-snapshot.timer, which sets NODE_NAME. The snapshot holds Secrets
+# encrypted with the cluster's secretbox key: a restore needs that key as well.
+set -euo pipefail
+root="${PODIUM_ROOT:-}"
+bucket=$PODIUM_BUCKET
+cluster_name=$PODIUM_CLUSTER_NAME
+export AWS_DEFAULT_REGION=$PODIUM_REGION
+export PATH="$PATH:/snap/bin"
+node_name=${NODE_NAME:?NODE_NAME is set by podium-etcd-snapshot.service}
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+file=podium-snapshot-$stamp.db
+# The etcd pod mounts /var/lib/etcd from the host, so the file lands on the etcd volume.
+trap 'rm -f "$root/var/lib/etcd/$file" "$root/var/lib/etcd/$file.part"' EXIT
+kubectl --kubeconfig "$root/etc/kubernetes/admin.conf" -n kube-system exec "etcd-$node_name" -- \
+  etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt \
+  --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key \
+  snapshot save "/var/lib/etcd/$file"
+target="s3://$bucket/etcd/$cluster_name/$node_name/$stamp.db"
+aws s3 cp --only-show-errors "$root/var/lib/etcd/$file" "$target"
+echo "etcd snapshot uploaded to $target"

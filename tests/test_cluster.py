@@ -1,0 +1,374 @@
+"""ClusterBootstrap and NodeGroup through the whole program, for dev and prod: the
+graph's shape, its security, the secrets, the kubeconfig and deletion protection."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from components.cluster_bootstrap import UBUNTU_AMI_PARAMETER
+from tests.conftest import graph_for, stack_config
+from tools import harness
+
+INSTANCE = "aws:ec2/instance:Instance"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+PARAMETER = "aws:ssm/parameter:Parameter"
+ASG = "aws:autoscaling/group:Group"
+SENSITIVE_PORTS = (22, 2379, 6443, 10250)
+USER_DATA_LIMIT = 16 * 1024
+
+
+def control_planes(graph: harness.Graph) -> list[harness.Resource]:
+    return sorted(graph.of_type(INSTANCE), key=lambda r: r.name)
+
+
+def zone_of_subnet(graph: harness.Graph, subnet_id: str) -> str:
+    subnet = graph.resolve(subnet_id)
+    assert subnet is not None, subnet_id
+    return subnet.inputs["availabilityZone"]
+
+
+def test_dev_has_one_control_plane_behind_an_elastic_ip() -> None:
+    graph = graph_for("dev")
+    assert len(control_planes(graph)) == 1
+    eip = graph.one("aws:ec2/eip:Eip", "cluster-api")
+    association = graph.one("aws:ec2/eipAssociation:EipAssociation")
+    assert association.inputs["allocationId"] == eip.state["allocationId"]
+    assert graph.of_type("aws:lb/loadBalancer:LoadBalancer") == []
+    assert graph.exports["clusterEndpoint"] == f"https://{eip.state['publicDns']}:6443"
+
+
+def test_prod_has_three_control_planes_in_three_zones_behind_an_nlb() -> None:
+    graph = graph_for("prod")
+    planes = control_planes(graph)
+    assert len(planes) == 3
+    assert len({zone_of_subnet(graph, p.inputs["subnetId"]) for p in planes}) == 3
+    private = set(graph.exports["privateSubnetIds"])
+    assert all(p.inputs["subnetId"] in private for p in planes)
+    lb = graph.one("aws:lb/loadBalancer:LoadBalancer")
+    assert lb.inputs["loadBalancerType"] == "network" and lb.inputs["internal"] is False
+    assert lb.inputs["enableCrossZoneLoadBalancing"] is True
+    assert lb.inputs["subnets"] == graph.exports["publicSubnetIds"]
+    target_group = graph.one("aws:lb/targetGroup:TargetGroup")
+    # Without this a control plane reaching itself through the NLB times out.
+    assert target_group.inputs["preserveClientIp"] == "false"
+    assert target_group.inputs["healthCheck"]["path"] == "/readyz"
+    attached = {a.inputs["targetId"] for a in graph.of_type("aws:lb/targetGroupAttachment:TargetGroupAttachment")}
+    assert attached == {p.id for p in planes}
+    assert [e.name for e in graph.of_type("aws:ec2/eip:Eip") if not e.name.startswith("network-nat-")] == []
+    assert graph.exports["clusterEndpoint"] == f"https://{lb.state['dnsName']}:6443"
+
+
+def test_an_internal_endpoint_puts_the_nlb_in_private_subnets() -> None:
+    config = stack_config("prod")
+    config["podium:cluster"]["apiEndpoint"] = "internal"
+    graph = harness.run("prod", config)
+    lb = graph.one("aws:lb/loadBalancer:LoadBalancer")
+    assert lb.inputs["internal"] is True
+    assert lb.inputs["subnets"] == graph.exports["privateSubnetIds"]
+    lb_sources = {r.inputs.get("cidrIpv4") for r in graph.of_type(INGRESS) if "api-lb" in r.name}
+    assert lb_sources == {"10.30.0.0/16"}
+
+
+def test_every_instance_and_launch_template_requires_imdsv2_and_encrypts_volumes(aws_graph: harness.Graph) -> None:
+    for instance in aws_graph.of_type(INSTANCE):
+        assert instance.inputs["metadataOptions"]["httpTokens"] == "required", instance.name
+        assert instance.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 2
+        assert instance.inputs["rootBlockDevice"]["encrypted"] is True
+    for template in aws_graph.of_type(LAUNCH_TEMPLATE):
+        assert template.inputs["metadataOptions"]["httpTokens"] == "required", template.name
+        assert template.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 2
+        devices = template.inputs["blockDeviceMappings"]
+        assert devices and all(d["ebs"]["encrypted"] == "true" and d["ebs"]["volumeType"] == "gp3" for d in devices)
+    volumes = aws_graph.of_type("aws:ebs/volume:Volume")
+    assert len(volumes) == len(aws_graph.of_type(INSTANCE))
+    assert all(v.inputs["encrypted"] is True for v in volumes)
+
+
+def _covers(rule: dict[str, Any], port: int) -> bool:
+    if rule["ipProtocol"] == "-1":
+        return True
+    return rule.get("fromPort", 0) <= port <= rule.get("toPort", 65535)
+
+
+def test_no_security_group_opens_sensitive_ports_to_the_internet(aws_graph: harness.Graph) -> None:
+    rules = [r.inputs for r in aws_graph.of_type(INGRESS)]
+    assert rules, "no ingress rules captured"
+    for rule in rules:
+        if rule.get("cidrIpv4") == "0.0.0.0/0":
+            assert not any(_covers(rule, port) for port in SENSITIVE_PORTS), rule
+    assert not [r for r in rules if r["ipProtocol"] == "tcp" and _covers(r, 22)], "SSH is open"
+    assert aws_graph.of_type("aws:ec2/securityGroupRule:SecurityGroupRule") == []
+    for group in aws_graph.of_type("aws:ec2/securityGroup:SecurityGroup"):
+        assert not group.inputs.get("ingress"), f"{group.name} has inline rules the test would not see"
+
+
+def test_etcd_is_reachable_only_from_control_planes(aws_graph: harness.Graph) -> None:
+    etcd = [r for r in aws_graph.of_type(INGRESS) if _covers(r.inputs, 2379) and r.inputs["ipProtocol"] != "-1"]
+    control_plane_group = aws_graph.one("aws:ec2/securityGroup:SecurityGroup", "cluster-control-plane")
+    assert etcd and all(r.inputs.get("referencedSecurityGroupId") == control_plane_group.id for r in etcd)
+
+
+def test_the_api_is_reachable_only_from_allowed_cidrs_and_the_vpc() -> None:
+    for stack, group in (("dev", "cluster-control-plane"), ("prod", "cluster-api-lb")):
+        graph = graph_for(stack)
+        config = stack_config(stack)
+        group_id = graph.one("aws:ec2/securityGroup:SecurityGroup", group).id
+        sources = {
+            r.inputs.get("cidrIpv4")
+            for r in graph.of_type(INGRESS)
+            if r.inputs["securityGroupId"] == group_id and _covers(r.inputs, 6443)
+        }
+        expected = {config["podium:network"]["cidr"], *config["podium:cluster"]["apiAllowedCidrs"]}
+        assert sources == expected, stack
+
+
+def _secret_values(graph: harness.Graph) -> list[str]:
+    values = [r.state["privateKeyPem"].strip() for r in graph.of_type("tls:index/privateKey:PrivateKey")] + [
+        r.state["base64"] for r in graph.of_type("random:index/randomBytes:RandomBytes")
+    ]
+    token_parts = sorted(
+        graph.of_type("random:index/randomPassword:RandomPassword"), key=lambda r: r.name.endswith("secret")
+    )
+    token = ".".join(p.state["result"] for p in token_parts)
+    values += [token, token_parts[1].state["result"], graph.exports["kubeconfig"]]
+    # Also the base64 forms a kubeconfig or user data would carry.
+    return values + [base64.b64encode(v.encode()).decode() for v in values]
+
+
+def test_no_key_token_or_kubeconfig_appears_anywhere_public(aws_graph: harness.Graph) -> None:
+    secrets = _secret_values(aws_graph)
+    assert len(secrets) >= 2 * 8
+    assert "kubeconfig" in aws_graph.secret_exports
+    for resource in aws_graph.resources:
+        public = json.dumps([resource.public_inputs, resource.public_state, resource.public_outputs])
+        for value in secrets:
+            assert value not in public, f"{resource.type} {resource.name} exposes a secret"
+    exports = json.dumps(aws_graph.public_exports)
+    assert not [v for v in secrets if v in exports]
+
+
+def test_user_data_carries_parameter_names_never_secret_values(aws_graph: harness.Graph) -> None:
+    secrets = _secret_values(aws_graph)
+    scripts = [r.inputs["userData"] for r in aws_graph.of_type(INSTANCE)] + [
+        base64.b64decode(t.inputs["userData"]).decode() for t in aws_graph.of_type(LAUNCH_TEMPLATE)
+    ]
+    cluster = aws_graph.exports["clusterName"]
+    for script in scripts:
+        assert script.startswith("#!/bin/bash")
+        assert len(script.encode()) < USER_DATA_LIMIT
+        assert f"/podium/{cluster}/join/token" in script
+        assert not [v for v in secrets if v in script]
+
+
+def test_secrets_are_secure_strings_under_the_cluster_key(aws_graph: harness.Graph) -> None:
+    key = aws_graph.one("aws:kms/key:Key")
+    assert key.inputs["enableKeyRotation"] is True
+    cluster = aws_graph.exports["clusterName"]
+    secure = [p for p in aws_graph.of_type(PARAMETER) if p.inputs["type"] == "SecureString"]
+    names = {p.inputs["name"] for p in secure}
+    pki = f"/podium/{cluster}/control-plane/pki"
+    assert names == {
+        f"/podium/{cluster}/join/token",
+        f"/podium/{cluster}/control-plane/encryption-key",
+        *(
+            f"{pki}/{f}"
+            for f in ("ca.crt", "ca.key", "front-proxy-ca.crt", "front-proxy-ca.key", "etcd/ca.crt", "etcd/ca.key")
+        ),
+        f"{pki}/sa.key",
+        f"{pki}/sa.pub",
+    }
+    for parameter in secure:
+        assert parameter.inputs["keyId"] == key.state["arn"]
+        assert "value" in parameter.secret_inputs, parameter.name
+
+
+def test_token_has_kubeadms_format() -> None:
+    graph = graph_for("dev")
+    parts = {r.name.rsplit("-", 1)[1]: r for r in graph.of_type("random:index/randomPassword:RandomPassword")}
+    assert parts["id"].inputs["length"] == 6 and parts["secret"].inputs["length"] == 16
+    for part in parts.values():
+        assert part.inputs["upper"] is False and part.inputs["special"] is False
+
+
+def test_kubeconfig_embeds_the_ca_output_and_an_admin_certificate_it_signed(aws_graph: harness.Graph) -> None:
+    kubeconfig = yaml.safe_load(aws_graph.exports["kubeconfig"])
+    cluster = kubeconfig["clusters"][0]["cluster"]
+    ca_pem = base64.b64decode(cluster["certificate-authority-data"]).decode()
+    assert ca_pem == aws_graph.exports["clusterCaCertificate"]
+    assert cluster["server"] == aws_graph.exports["clusterEndpoint"]
+    user = kubeconfig["users"][0]["user"]
+    certificate = x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"]))
+    ca = x509.load_pem_x509_certificate(ca_pem.encode())
+    certificate.verify_directly_issued_by(ca)
+    groups = [a.value for a in certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+    assert groups == ["kubeadm:cluster-admins"]
+
+
+def test_discovery_hash_matches_openssl_and_reaches_every_join(aws_graph: harness.Graph) -> None:
+    ca_pem = aws_graph.exports["clusterCaCertificate"]
+    public_key = subprocess.run(
+        ["openssl", "x509", "-pubkey", "-noout"], input=ca_pem.encode(), capture_output=True, check=True
+    ).stdout
+    der = subprocess.run(
+        ["openssl", "pkey", "-pubin", "-outform", "DER"], input=public_key, capture_output=True, check=True
+    ).stdout
+    digest = subprocess.run(["openssl", "dgst", "-sha256", "-r"], input=der, capture_output=True, check=True).stdout
+    expected = "sha256:" + digest.decode().split()[0]
+    bootstrap = aws_graph.one("podium:cluster:ClusterBootstrap")
+    assert bootstrap.outputs["discoveryHash"] == expected
+    joins = [base64.b64decode(t.inputs["userData"]).decode() for t in aws_graph.of_type(LAUNCH_TEMPLATE)]
+    joins += [i.inputs["userData"] for i in control_planes(aws_graph)[1:]]
+    assert joins and all(expected in script for script in joins)
+
+
+def test_deletion_protection_covers_stateful_resources_in_prod_only() -> None:
+    def protected(graph: harness.Graph) -> set[tuple[str, str]]:
+        return {(r.type, r.name) for r in graph.resources if r.protect}
+
+    prod = protected(graph_for("prod"))
+    expected_types = {
+        INSTANCE,
+        "aws:ebs/volume:Volume",
+        "tls:index/privateKey:PrivateKey",
+        "tls:index/selfSignedCert:SelfSignedCert",
+        "aws:kms/key:Key",
+        "aws:s3/bucket:Bucket",
+        "random:index/randomBytes:RandomBytes",
+        "aws:lb/loadBalancer:LoadBalancer",
+    }
+    assert {t for t, _ in prod} == expected_types
+    assert sum(1 for t, _ in prod if t == INSTANCE) == 3
+    assert sum(1 for t, _ in prod if t == "tls:index/selfSignedCert:SelfSignedCert") == 3
+    assert ("tls:index/privateKey:PrivateKey", "cluster-pki-sa") in prod
+    assert protected(graph_for("dev")) == set()
+    prod_graph = graph_for("prod")
+    assert prod_graph.one("aws:s3/bucket:Bucket").inputs["forceDestroy"] is False
+    assert all(i.inputs["disableApiTermination"] is True for i in prod_graph.of_type(INSTANCE))
+    assert graph_for("dev").one("aws:s3/bucket:Bucket").inputs["forceDestroy"] is True
+
+
+def test_etcd_snapshot_bucket_is_private_versioned_encrypted_and_expires(aws_graph: harness.Graph) -> None:
+    bucket = aws_graph.one("aws:s3/bucket:Bucket")
+    key = aws_graph.one("aws:kms/key:Key")
+    block = aws_graph.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    assert all(
+        block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
+    versioning = aws_graph.one("aws:s3/bucketVersioning:BucketVersioning").inputs
+    assert versioning["versioningConfiguration"]["status"] == "Enabled"
+    sse = aws_graph.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    default = sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"]
+    assert default == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": key.state["arn"]}
+    lifecycle = aws_graph.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"][0]
+    retention = stack_config(aws_graph.stack)["podium:controlPlane"].get("etcdSnapshotRetentionDays", 14)
+    assert lifecycle["expiration"]["days"] == retention
+    for resource in (block, versioning, sse.inputs, lifecycle):
+        assert resource is lifecycle or resource["bucket"] == bucket.id
+    policy = json.loads(aws_graph.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+    assert any(s["Effect"] == "Deny" and "aws:SecureTransport" in json.dumps(s) for s in policy["Statement"])
+
+
+def test_node_image_is_recorded_once_and_never_followed_silently() -> None:
+    graph = graph_for("dev")
+    record = graph.one(PARAMETER, "cluster-node-ami")
+    assert record.inputs["dataType"] == "aws:ec2:image"
+    assert record.ignore_changes == ["insecureValue"]
+    ami = record.inputs["insecureValue"]
+    assert ami == harness.MOCK_AMI
+    assert all(i.inputs["ami"] == ami and "ami" in i.ignore_changes for i in graph.of_type(INSTANCE))
+    assert all(t.inputs["imageId"] == ami for t in graph.of_type(LAUNCH_TEMPLATE))
+    assert UBUNTU_AMI_PARAMETER.startswith("/aws/service/canonical/ubuntu/server/24.04/")
+
+
+def test_a_configured_ami_is_used_and_upgrades_the_record() -> None:
+    config = stack_config("dev")
+    config["podium:cluster"]["amiId"] = "ami-0fedcba9876543210"
+    graph = harness.run("dev", config)
+    record = graph.one(PARAMETER, "cluster-node-ami")
+    assert record.inputs["insecureValue"] == "ami-0fedcba9876543210"
+    assert record.ignore_changes == []
+    assert all(t.inputs["imageId"] == "ami-0fedcba9876543210" for t in graph.of_type(LAUNCH_TEMPLATE))
+
+
+def test_one_auto_scaling_group_per_pool_that_never_fights_a_scaler(aws_graph: harness.Graph) -> None:
+    pools = stack_config(aws_graph.stack)["podium:nodePools"]
+    groups = {g.name: g for g in aws_graph.of_type(ASG)}
+    assert set(groups) == {f"pool-{p['name']}-asg" for p in pools}
+    private = aws_graph.exports["privateSubnetIds"]
+    for pool in pools:
+        group = groups[f"pool-{pool['name']}-asg"]
+        assert (group.inputs["minSize"], group.inputs["maxSize"], group.inputs["desiredCapacity"]) == (
+            pool["min"],
+            pool["max"],
+            pool["desired"],
+        )
+        assert group.ignore_changes == ["desiredCapacity"]
+        assert group.inputs["vpcZoneIdentifiers"] == private
+        assert group.inputs["instanceRefresh"]["strategy"] == "Rolling"
+        spot = group.inputs.get("mixedInstancesPolicy")
+        if pool.get("spot"):
+            assert spot["instancesDistribution"]["onDemandPercentageAboveBaseCapacity"] == 0
+        else:
+            assert spot is None and group.inputs["launchTemplate"]["id"]
+
+
+def test_pool_labels_and_taints_reach_the_join_configuration() -> None:
+    graph = graph_for("dev")
+    template = graph.one(LAUNCH_TEMPLATE, "pool-db-template")
+    script = base64.b64decode(template.inputs["userData"]).decode()
+    assert "podium/pool=db" in script
+    assert "podium/dedicated" in script and "NoSchedule" in script
+    general = base64.b64decode(graph.one(LAUNCH_TEMPLATE, "pool-general-template").inputs["userData"]).decode()
+    assert "podium/dedicated" not in general
+
+
+def test_control_plane_role_reads_its_parameters_and_nodes_only_the_token(aws_graph: harness.Graph) -> None:
+    cluster = aws_graph.exports["clusterName"]
+    policies = {p.name: p.inputs["policy"] for p in aws_graph.of_type("aws:iam/rolePolicy:RolePolicy")}
+    assert f"parameter/podium/{cluster}/control-plane" in policies["cluster-control-plane"]
+    node_policies = [text for name, text in policies.items() if name.startswith("pool-")]
+    assert node_policies
+    for text in node_policies:
+        assert "control-plane" not in text
+        assert f"parameter/podium/{cluster}/join/token" in text
+
+
+def test_readiness_gate_waits_for_the_control_planes_and_feeds_the_kubeconfig(aws_graph: harness.Graph) -> None:
+    gate = aws_graph.one("pulumi-python:dynamic:Resource", "cluster-api-ready")
+    planes = {p.urn for p in control_planes(aws_graph)}
+    assert planes <= set(gate.dependencies)
+    assert gate.inputs["endpoint"] == aws_graph.exports["clusterEndpoint"]
+    assert gate.inputs["caPem"] == aws_graph.exports["clusterCaCertificate"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_cluster_resources_carry_the_cloud_provider_tag(stack: str) -> None:
+    graph = graph_for(stack)
+    tag = f"kubernetes.io/cluster/{graph.exports['clusterName']}"
+    assert all(i.inputs["tags"][tag] == "owned" for i in graph.of_type(INSTANCE))
+    groups = {g.name: g.inputs["tags"] for g in graph.of_type("aws:ec2/securityGroup:SecurityGroup")}
+    # Exactly one tagged group per instance, or the cloud controller refuses to pick.
+    assert [name for name, tags in groups.items() if tag in tags] == ["cluster-nodes"]
+    for group in graph.of_type(ASG):
+        assert {"key": tag, "value": "owned", "propagateAtLaunch": True} in group.inputs["tags"]
+
+
+def test_every_role_policy_in_the_graph_passes_parliament(aws_graph: harness.Graph) -> None:
+    from components.iam_policies import PARLIAMENT_ACCEPTED_FINDINGS
+    from tests.test_iam_policies import lint, unexpected
+
+    documents = [json.loads(p.inputs["policy"]) for p in aws_graph.of_type("aws:iam/rolePolicy:RolePolicy")]
+    assert len(documents) >= 3
+    for document in documents:
+        for statement in document["Statement"]:
+            statement.setdefault("Sid", "Unnamed")
+        assert unexpected(lint(document), PARLIAMENT_ACCEPTED_FINDINGS) == []
