@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -20,6 +21,7 @@ import pulumi_random as random
 
 from components import iam_policies, kubeadm
 from components.discovery import discovery_hash, render_kubeconfig
+from components.instance_role import instance_profile
 from components.pki import ClusterPki, ClusterPkiArgs
 from components.readiness import ApiReadiness
 from components.userdata import ControlPlaneBoot, NodeBoot, render_node_script
@@ -28,7 +30,6 @@ ANYWHERE = "0.0.0.0/0"
 # Canonical publishes its current Ubuntu 24.04 image here; read once per stack (see
 # `node_image`), never followed silently.
 UBUNTU_AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
-SSM_MANAGED_INSTANCE_POLICY = "policy/AmazonSSMManagedInstanceCore"
 # Pod traffic between nodes: Calico in VXLAN mode (UDP 4789) and its Typha fan-out
 # (TCP 5473); the kubelet API (TCP 10250) for the API server and metrics-server.
 KUBELET_PORT = 10250
@@ -531,42 +532,30 @@ class ClusterBootstrap(pulumi.ComponentResource):
     # -- control planes ------------------------------------------------------------
 
     def _control_plane_role(self, key: aws.kms.Key, bucket: aws.s3.Bucket) -> aws.iam.InstanceProfile:
-        name, args = self._name, self._args
-        partition = aws.get_partition_output(opts=pulumi.InvokeOptions(parent=self)).partition
-        account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
-        role = aws.iam.Role(
-            f"{name}-control-plane",
-            assume_role_policy=json.dumps(iam_policies.ec2_assume_role_policy()),
-            description=f"{args.cluster_name} control planes: cloud controller, EBS CSI controller, own SSM secrets",
-            opts=self._child(),
-        )
-        aws.iam.RolePolicy(
-            f"{name}-control-plane",
-            role=role.id,
-            policy=pulumi.Output.all(partition, account, key.arn, bucket.bucket, args.vpc_id).apply(
-                lambda v: json.dumps(
-                    iam_policies.control_plane_policy(
-                        partition=v[0],
-                        region=args.region,
-                        account_id=v[1],
-                        cluster_name=args.cluster_name,
-                        kms_key_arn=v[2],
-                        parameter_path=self._names.control_plane,
-                        token_parameter=self._names.token,
-                        etcd_backup_bucket=v[3],
-                        vpc_id=v[4],
-                    )
+        args = self._args
+
+        def policy(partition: str, account: str) -> pulumi.Output[dict[str, Any]]:
+            return pulumi.Output.all(key.arn, bucket.bucket, args.vpc_id).apply(
+                lambda v: iam_policies.control_plane_policy(
+                    partition=partition,
+                    region=args.region,
+                    account_id=account,
+                    cluster_name=args.cluster_name,
+                    kms_key_arn=v[0],
+                    parameter_path=self._names.control_plane,
+                    token_parameter=self._names.token,
+                    etcd_backup_bucket=v[1],
+                    vpc_id=v[2],
                 )
-            ),
-            opts=self._child(),
+            )
+
+        _, profile = instance_profile(
+            f"{self._name}-control-plane",
+            description=f"{args.cluster_name} control planes: cloud controller, EBS CSI controller, own SSM secrets",
+            policy=policy,
+            parent=self,
         )
-        aws.iam.RolePolicyAttachment(
-            f"{name}-control-plane-ssm",
-            role=role.name,
-            policy_arn=partition.apply(lambda p: f"arn:{p}:iam::aws:{SSM_MANAGED_INSTANCE_POLICY}"),
-            opts=self._child(),
-        )
-        return aws.iam.InstanceProfile(f"{name}-control-plane", role=role.name, opts=self._child())
+        return profile
 
     def _control_plane(
         self,

@@ -4,15 +4,16 @@ instances join the cluster with kubeadm, registering the pool's labels and taint
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies, kubeadm
-from components.cluster_bootstrap import SSM_MANAGED_INSTANCE_POLICY, JoinMaterial, cluster_tag
+from components.cluster_bootstrap import JoinMaterial, cluster_tag
+from components.instance_role import instance_profile
 from components.userdata import NodeBoot, render_node_script
 
 
@@ -75,39 +76,21 @@ class NodeGroup(pulumi.ComponentResource):
         cluster = args.cluster_name
         pool_name = f"{cluster}-{args.pool_name}"
 
-        partition = aws.get_partition_output(opts=pulumi.InvokeOptions(parent=self)).partition
-        account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
-        role = aws.iam.Role(
-            f"{name}-role",
-            assume_role_policy=json.dumps(iam_policies.ec2_assume_role_policy()),
-            description=f"{pool_name} nodes: kubelet, image pulls, the join token",
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-role",
-            role=role.id,
-            policy=pulumi.Output.all(partition, account, args.kms_key_arn).apply(
-                lambda v: json.dumps(
-                    iam_policies.node_policy(
-                        partition=v[0],
-                        region=args.region,
-                        account_id=v[1],
-                        cluster_name=cluster,
-                        kms_key_arn=v[2],
-                        token_parameter=args.join.token_parameter,
-                    )
+        def policy(partition: str, account: str) -> pulumi.Output[dict[str, Any]]:
+            return pulumi.Output.from_input(args.kms_key_arn).apply(
+                lambda key_arn: iam_policies.node_policy(
+                    partition=partition,
+                    region=args.region,
+                    account_id=account,
+                    cluster_name=cluster,
+                    kms_key_arn=key_arn,
+                    token_parameter=args.join.token_parameter,
                 )
-            ),
-            opts=child,
+            )
+
+        role, profile = instance_profile(
+            f"{name}-role", description=f"{pool_name} nodes: kubelet, the join token", policy=policy, parent=self
         )
-        # Session Manager replaces SSH: no key pair, no port 22.
-        aws.iam.RolePolicyAttachment(
-            f"{name}-ssm",
-            role=role.name,
-            policy_arn=partition.apply(lambda p: f"arn:{p}:iam::aws:{SSM_MANAGED_INSTANCE_POLICY}"),
-            opts=child,
-        )
-        profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, opts=child)
 
         user_data = pulumi.Output.all(args.join.api_endpoint, args.join.ca_cert_hash).apply(
             lambda v: base64.b64encode(worker_script(args, v[0], v[1]).encode()).decode()

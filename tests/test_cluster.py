@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from components.cluster_bootstrap import UBUNTU_AMI_PARAMETER
+from tests import openssl
 from tests.conftest import graph_for, stack_config
 from tools import harness
 
@@ -215,14 +215,7 @@ def test_kubeconfig_embeds_the_ca_output_and_an_admin_certificate_it_signed(aws_
 
 def test_discovery_hash_matches_openssl_and_reaches_every_join(aws_graph: harness.Graph) -> None:
     ca_pem = aws_graph.exports["clusterCaCertificate"]
-    public_key = subprocess.run(
-        ["openssl", "x509", "-pubkey", "-noout"], input=ca_pem.encode(), capture_output=True, check=True
-    ).stdout
-    der = subprocess.run(
-        ["openssl", "pkey", "-pubin", "-outform", "DER"], input=public_key, capture_output=True, check=True
-    ).stdout
-    digest = subprocess.run(["openssl", "dgst", "-sha256", "-r"], input=der, capture_output=True, check=True).stdout
-    expected = "sha256:" + digest.decode().split()[0]
+    expected = openssl.discovery_hash(ca_pem)
     bootstrap = aws_graph.one("podium:cluster:ClusterBootstrap")
     assert bootstrap.outputs["discoveryHash"] == expected
     joins = [base64.b64decode(t.inputs["userData"]).decode() for t in aws_graph.of_type(LAUNCH_TEMPLATE)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import subprocess
 
 import pytest
 import yaml
@@ -15,6 +14,7 @@ from cryptography.x509.oid import NameOID
 
 from components import kubeadm
 from components.discovery import discovery_hash, render_kubeconfig
+from tests import openssl
 from tests.schema_walk import walk_document
 
 PARAMS = kubeadm.ClusterParams(
@@ -146,15 +146,7 @@ def _ca() -> tuple[str, str]:
 
 def test_discovery_hash_matches_the_openssl_pipeline_kubeadm_documents() -> None:
     ca_pem, _ = _ca()
-    public_key = subprocess.run(
-        ["openssl", "x509", "-pubkey", "-noout"], input=ca_pem.encode(), capture_output=True, check=True
-    ).stdout
-    der = subprocess.run(
-        ["openssl", "pkey", "-pubin", "-outform", "DER"], input=public_key, capture_output=True, check=True
-    ).stdout
-    digest = subprocess.run(["openssl", "dgst", "-sha256", "-hex"], input=der, capture_output=True, check=True)
-    expected = digest.stdout.decode().split()[-1]
-    assert discovery_hash(ca_pem) == f"sha256:{expected}"
+    assert discovery_hash(ca_pem) == openssl.discovery_hash(ca_pem)
 
 
 def test_kubeconfig_parses_embeds_the_ca_and_is_deterministic() -> None:

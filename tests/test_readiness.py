@@ -117,3 +117,19 @@ def test_a_server_the_cluster_ca_did_not_sign_is_never_trusted(ready_server: str
     with pytest.raises(ApiNotReady) as caught:
         wait_until_ready(ready_server, pki[1], timeout_seconds=0.3, poll_seconds=0.05)
     assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+
+
+def test_preview_never_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pulumi preview` calls only check and diff on a dynamic provider: neither waits."""
+    from components import readiness
+
+    def must_not_wait(*_: object, **__: object) -> None:
+        raise AssertionError("waited during preview")
+
+    monkeypatch.setattr(readiness, "wait_until_ready", must_not_wait)
+    provider = readiness._ReadinessProvider()
+    props = {"endpoint": "https://203.0.113.10:6443", "caPem": "x", "timeoutSeconds": 5}
+    assert provider.check({}, props).inputs == props
+    provider.diff("id", props, {**props, "endpoint": "https://203.0.113.11:6443"})
+    with pytest.raises(AssertionError, match="waited during preview"):
+        provider.create(props)
