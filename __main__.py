@@ -3,8 +3,10 @@
 import pulumi
 
 from components import settings as stack_settings
+from components.addons import KIND_NODE_NAME_PATTERN, ClusterAddons, ClusterAddonsArgs, ec2_node_name_pattern
 from components.aws_provider import aws_provider
 from components.cluster_bootstrap import ClusterBootstrap, ClusterBootstrapArgs, ControlPlaneSpec
+from components.k8s_provider import cluster_provider
 from components.kubeadm import Taint
 from components.network import Network, NetworkArgs
 from components.node_group import NodeGroup, NodeGroupArgs
@@ -93,3 +95,28 @@ if settings.on_aws:
     pulumi.export("clusterCaCertificate", bootstrap.ca_certificate)
     pulumi.export("kubeconfig", bootstrap.kubeconfig)
     pulumi.export("nodeSecurityGroupId", bootstrap.node_security_group_id)
+    k8s = cluster_provider(settings.cluster_name, kubeconfig=bootstrap.kubeconfig, depends_on=[bootstrap.ready])
+    node_name_pattern = ec2_node_name_pattern(settings.region)
+    node_ip_cidrs = [settings.network.cidr]
+else:
+    k8s = cluster_provider(
+        settings.cluster_name, kubeconfig=settings.cluster.kubeconfig, context=settings.cluster.context
+    )
+    node_name_pattern = settings.cluster.node_name_pattern or KIND_NODE_NAME_PATTERN
+    node_ip_cidrs = []
+
+addons = ClusterAddons(
+    "addons",
+    ClusterAddonsArgs(
+        cluster_name=settings.cluster_name,
+        kubernetes_version=settings.kubernetes_version,
+        on_aws=settings.on_aws,
+        pod_cidr=settings.cluster.pod_cidr,
+        deletion_protection=settings.deletion_protection,
+        node_name_pattern=node_name_pattern,
+        node_ip_cidrs=node_ip_cidrs,
+        chart_versions=settings.addon_versions,
+        region=settings.aws_region if settings.on_aws else None,
+    ),
+    opts=pulumi.ResourceOptions(providers=[k8s]),
+)

@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from components import versions
-from components.config_schema import Problems, doc_field, is_missing, parse_object
+from components.config_schema import Problems, camel, doc_field, is_missing, parse_object
 
 NAMESPACE = "podium"
 MAX_AZS = 6
@@ -89,6 +89,10 @@ class ClusterSettings:
     api_endpoint: str = doc_field(
         "`public` (reachable from apiAllowedCidrs) or `internal` (VPC only, needs 3 or 5 control planes behind the NLB).",
         "public",
+    )
+    node_name_pattern: str | None = doc_field(
+        "existing mode: regex of the node names whose kubelet serving certificates are approved; unset: kind's names. kubeadm mode derives it from the EC2 DNS names.",
+        None,
     )
     ami_id: str | None = doc_field(
         "AMI of every node (Ubuntu 24.04 amd64). Unset: Canonical's current image is looked up once and recorded in SSM; set it to upgrade nodes explicitly.",
@@ -196,6 +200,10 @@ class StackConfig:
     tags: Mapping[str, str] = doc_field(
         "Tags on every AWS resource, besides `environment` and `managed-by`.", default_factory=_empty_map
     )
+    addon_versions: Mapping[str, str] = doc_field(
+        "Helm chart version overrides by add-on (`calico`, `awsCloudControllerManager`, `awsEbsCsiDriver`, `metricsServer`, `kubeletCsrApprover`, `traefik`); unset: the pinned, checked versions.",
+        default_factory=_empty_map,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -299,6 +307,7 @@ _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
 # Graviton families (m7g, c6gn, t4g, a1...): arm64, while nodes boot the amd64 image.
 _ARM_FAMILY = re.compile(r"^(a1|[a-z]+[0-9]+g[a-z-]*)$")
+_CHART_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$")
 _AMI_ID = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
 _CPU = re.compile(r"^([0-9]+m|[0-9]+(\.[0-9]{1,3})?)$")
 _MEMORY = re.compile(r"^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$")
@@ -376,6 +385,7 @@ class _Rules:
             self.existing_only()
         self.app()
         self.tags()
+        self.addon_versions()
 
     def cidr(self, path: str, text: str) -> ipaddress.IPv4Network | None:
         try:
@@ -436,9 +446,9 @@ class _Rules:
             self.add_aws_region("is required in kubeadm mode (pulumi config set aws:region ...)")
         elif not _REGION.match(s.aws_region):
             self.add_aws_region(f"{s.aws_region!r} is not an AWS region name")
-        for key in ("kubeconfig", "context"):
+        for key in ("kubeconfig", "context", "node_name_pattern"):
             if getattr(s.cluster, key) is not None:
-                self.add(f"cluster.{key}", "is only used with cluster.mode existing")
+                self.add(f"cluster.{camel(key)}", "is only used with cluster.mode existing")
         if not s.cluster.api_allowed_cidrs:
             self.add(
                 "cluster.apiAllowedCidrs",
@@ -456,6 +466,12 @@ class _Rules:
         self.network()
         self.control_plane()
         self.node_pools()
+        classes = storage_classes(s.deletion_protection)
+        if s.app.db.storage_class not in classes:
+            self.add(
+                "app.db.storageClass",
+                f"{s.app.db.storage_class!r} is not a StorageClass Podium creates here ({', '.join(classes)})",
+            )
 
     def add_aws_region(self, message: str) -> None:
         self.add("region", message, namespace="aws")
@@ -582,6 +598,12 @@ class _Rules:
             self.add("cluster.apiAllowedCidrs", "is only used with cluster.mode kubeadm")
         if self.s.app.db.node_pool is not None:
             self.add("app.db.nodePool", "names a node pool, which only kubeadm mode creates")
+        pattern = self.s.cluster.node_name_pattern
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                self.add("cluster.nodeNamePattern", f"{pattern!r} is not a regular expression: {error}")
 
     def app(self) -> None:
         app = self.s.app
@@ -632,6 +654,19 @@ class _Rules:
             self.add(
                 "tags", f"{len(self.s.tags)} tags: at most 40 (AWS allows 50 per resource and Podium adds its own)"
             )
+
+    def addon_versions(self) -> None:
+        for addon, version in self.s.addon_versions.items():
+            if addon not in versions.ADDONS:
+                self.add(f"addonVersions.{addon}", f"is not an add-on (known: {', '.join(versions.ADDONS)})")
+            elif not _CHART_VERSION.match(str(version)):
+                self.add(f"addonVersions.{addon}", f"{version!r} is not a chart version such as 1.2.3 or v1.2.3")
+
+
+def storage_classes(deletion_protection: bool) -> tuple[str, ...]:
+    """The EBS StorageClasses kubeadm mode creates: `gp3` (the default) and, where data
+    must outlive its claim, `gp3-retain`."""
+    return ("gp3", "gp3-retain") if deletion_protection else ("gp3",)
 
 
 def _repels(pool: NodePoolSettings) -> bool:

@@ -3,6 +3,8 @@ shared data; never edit a version here without reading it upstream first)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,3 +30,46 @@ def image(name: str) -> str:
 
 def mongo_image(series: str) -> str:
     return f"docker.io/library/mongo:{_versions()['images']['mongo'][series]}"
+
+
+@dataclass(frozen=True)
+class Chart:
+    repo: str
+    chart: str
+    version: str
+
+
+# Add-on name (the key of podium:addonVersions) -> its entry in versions.yaml and chart.
+# Calico's CRDs are a chart of their own from v3.32 on, always at the operator's version.
+_ADDON_CHARTS = {
+    "calico": ("calico", None),
+    "awsCloudControllerManager": ("awsCloudControllerManager", "aws-cloud-controller-manager"),
+    "awsEbsCsiDriver": ("awsEbsCsiDriver", "aws-ebs-csi-driver"),
+    "metricsServer": ("metricsServer", "metrics-server"),
+    "kubeletCsrApprover": ("kubeletCsrApprover", "kubelet-csr-approver"),
+    "traefik": ("traefik", "traefik"),
+}
+ADDONS = tuple(_ADDON_CHARTS)
+
+
+def charts(overrides: Mapping[str, str] | None = None) -> dict[str, Chart]:
+    """Every add-on chart at its pinned version, or at the version `overrides` names.
+    Calico gives two charts, `calicoCrds` and `calico` (the tigera-operator)."""
+    overrides = overrides or {}
+    data = _versions()["charts"]
+    result: dict[str, Chart] = {}
+    for addon, (key, chart) in _ADDON_CHARTS.items():
+        entry = data[key]
+        version = str(overrides.get(addon, entry["version"]))
+        if addon == "calico":
+            result["calicoCrds"] = Chart(entry["repo"], entry["charts"]["crds"], version)
+            result["calico"] = Chart(entry["repo"], entry["charts"]["operator"], version)
+        else:
+            assert chart is not None
+            result[addon] = Chart(entry["repo"], chart, version)
+    return result
+
+
+def cloud_controller_image_tag(minor: str) -> str:
+    """The AWS cloud-controller-manager release that matches a Kubernetes minor."""
+    return str(_versions()["charts"]["awsCloudControllerManager"]["imageTags"][minor])

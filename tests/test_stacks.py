@@ -13,7 +13,9 @@ from components.settings import StackConfig
 from tests.conftest import graph_for, stack_config
 from tools import configdoc, harness, plan
 
-CONTRACT_KEYS = {f"podium:{camel(f.name)}" for f in dataclasses.fields(StackConfig)}
+# Overrides a stack sets only when it departs from the pinned defaults.
+OPTIONAL_OVERRIDES = {"podium:addonVersions"}
+CONTRACT_KEYS = {f"podium:{camel(f.name)}" for f in dataclasses.fields(StackConfig)} - OPTIONAL_OVERRIDES
 AWS_ONLY_EXPORTS = {
     "vpcId",
     "publicSubnetIds",
