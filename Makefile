@@ -1,6 +1,9 @@
 # Podium developer commands. `make test` is what CI runs (.ci/run).
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# checkov pins libraries (packaging) older than Pulumi's: it lives in a venv of its own,
+# which the tests call as a command.
+CHECKOV_VENV ?= .venv-checkov
 STACK ?= dev
 
 .PHONY: venv plan test lint typecheck unit docs clean
@@ -11,7 +14,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-venv: $(VENV)/.installed
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
+
+venv: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 
 ## Offline plan of one stack (STACK=dev|prod|local): resource tree and counts, no AWS, no CLI.
 plan: venv
@@ -35,4 +44,4 @@ docs: venv
 	$(PY) -m tools.configdoc
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache

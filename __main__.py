@@ -2,14 +2,23 @@
 
 import pulumi
 
+from components import app_manifests, versions
 from components import settings as stack_settings
-from components.addons import KIND_NODE_NAME_PATTERN, ClusterAddons, ClusterAddonsArgs, ec2_node_name_pattern
+from components.addons import (
+    INGRESS_NAMESPACE,
+    KIND_NODE_NAME_PATTERN,
+    LOCAL_HTTP_HOST_PORT,
+    ClusterAddons,
+    ClusterAddonsArgs,
+    ec2_node_name_pattern,
+)
 from components.aws_provider import aws_provider
 from components.cluster_bootstrap import ClusterBootstrap, ClusterBootstrapArgs, ControlPlaneSpec
 from components.k8s_provider import cluster_provider
 from components.kubeadm import Taint
 from components.network import Network, NetworkArgs
 from components.node_group import NodeGroup, NodeGroupArgs
+from components.webapp import BackupTarget, WebApp, WebAppArgs
 
 settings = stack_settings.load()
 
@@ -18,7 +27,8 @@ pulumi.export("clusterName", settings.cluster_name)
 pulumi.export("kubernetesVersion", settings.kubernetes_version)
 
 if settings.on_aws:
-    aws = pulumi.ResourceOptions(providers=[aws_provider(settings)])
+    aws_cloud = aws_provider(settings)
+    aws = pulumi.ResourceOptions(providers=[aws_cloud])
     network = Network(
         "network",
         NetworkArgs(
@@ -98,12 +108,22 @@ if settings.on_aws:
     k8s = cluster_provider(settings.cluster_name, kubeconfig=bootstrap.kubeconfig, depends_on=[bootstrap.ready])
     node_name_pattern = ec2_node_name_pattern(settings.region)
     node_ip_cidrs = [settings.network.cidr]
+    cloud_providers: list[pulumi.ProviderResource] = [aws_cloud]
+    backup_target: BackupTarget | None = BackupTarget(
+        region=settings.region,
+        protect=settings.deletion_protection,
+        internal_cidrs=[settings.network.cidr, settings.cluster.pod_cidr],
+    )
+    app_url = f"http://{settings.app.hostname}"
 else:
     k8s = cluster_provider(
         settings.cluster_name, kubeconfig=settings.cluster.kubeconfig, context=settings.cluster.context
     )
     node_name_pattern = settings.cluster.node_name_pattern or KIND_NODE_NAME_PATTERN
     node_ip_cidrs = []
+    cloud_providers = []
+    backup_target = None
+    app_url = f"http://{settings.app.hostname}:{LOCAL_HTTP_HOST_PORT}"
 
 addons = ClusterAddons(
     "addons",
@@ -120,3 +140,35 @@ addons = ClusterAddons(
     ),
     opts=pulumi.ResourceOptions(providers=[k8s]),
 )
+
+db_pool = next((p for p in settings.node_pools if p.name == settings.app.db.node_pool), None)
+app = settings.app
+webapp = WebApp(
+    "app",
+    WebAppArgs(
+        cluster_name=settings.cluster_name,
+        hostname=app.hostname,
+        url=app_url,
+        ingress_class=addons.ingress_class,
+        ingress_namespace=INGRESS_NAMESPACE,
+        frontend=app_manifests.Workload(**vars(app.frontend)),
+        api=app_manifests.Workload(**vars(app.api)),
+        db_image=app.db.image,
+        db_storage_class=app.db.storage_class,
+        db_storage_gb=app.db.storage_gb,
+        db_node_selector=dict(db_pool.labels) if db_pool and settings.on_aws else {},
+        db_tolerations=[app_manifests.Toleration(t.key, t.value, t.effect) for t in db_pool.taints]
+        if db_pool and settings.on_aws
+        else [],
+        backup_schedule=app.db.backup_schedule,
+        backup_retention_days=app.db.backup_retention_days,
+        backup_uploader_image=versions.image("podinfo"),
+        s3=backup_target,
+        depends_on=addons.ready,
+    ),
+    opts=pulumi.ResourceOptions(providers=[k8s, *cloud_providers]),
+)
+pulumi.export("appNamespace", webapp.namespace)
+pulumi.export("appUrl", webapp.url)
+if webapp.backup_bucket is not None:
+    pulumi.export("appBackupBucket", webapp.backup_bucket)

@@ -30,6 +30,7 @@ HELM_TIMEOUT_SECONDS = 15 * 60
 # The ingress controller's NodePorts on a laptop cluster (kind maps them to the host).
 LOCAL_HTTP_NODE_PORT = 30080
 LOCAL_HTTPS_NODE_PORT = 30443
+LOCAL_HTTP_HOST_PORT = 8080  # examples/kind/cluster.yaml maps the HTTP NodePort here
 EBS_PROVISIONER = "ebs.csi.aws.com"
 # kind names nodes <cluster>-control-plane, <cluster>-worker, <cluster>-worker2, ...
 KIND_NODE_NAME_PATTERN = r"^[a-z0-9-]+-(control-plane|worker[0-9]*)$"

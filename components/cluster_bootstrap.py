@@ -11,7 +11,6 @@ snapshot bucket, and a readiness gate on `/readyz`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ from components import iam_policies, kubeadm
 from components.discovery import discovery_hash, render_kubeconfig
 from components.instance_role import instance_profile
 from components.pki import ClusterPki, ClusterPkiArgs
+from components.private_bucket import private_bucket
 from components.readiness import ApiReadiness
 from components.userdata import ControlPlaneBoot, NodeBoot, render_node_script
 
@@ -322,75 +322,17 @@ class ClusterBootstrap(pulumi.ComponentResource):
     # -- storage -------------------------------------------------------------------
 
     def _etcd_backup_bucket(self, key: aws.kms.Key) -> aws.s3.Bucket:
-        """Versioned, KMS-encrypted, private. Snapshots hold every Secret (encrypted
-        with the Secrets key, itself in SSM): both are needed for a restore."""
-        name, cluster = self._name, self._args.cluster_name
-        protect = self._args.deletion_protection
-        bucket = aws.s3.Bucket(
-            f"{name}-etcd-backups",
-            bucket_prefix=f"{cluster}-etcd-",
-            force_destroy=not protect,
-            tags={"Name": f"{cluster}-etcd-backups"},
-            opts=self._keep(),
+        """Snapshots hold every Secret (encrypted with the Secrets key, itself in SSM):
+        both are needed for a restore."""
+        return private_bucket(
+            f"{self._name}-etcd-backups",
+            bucket_prefix=f"{self._args.cluster_name}-etcd-",
+            expire_prefix="etcd/",
+            expire_days=self._args.control_plane.etcd_snapshot_retention_days,
+            protect=self._args.deletion_protection,
+            kms_key_arn=key.arn,
+            parent=self,
         )
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-etcd-backups",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=self._child(),
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-etcd-backups",
-            bucket=bucket.id,
-            rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=self._child(),
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-etcd-backups",
-            bucket=bucket.id,
-            versioning_configuration={"status": "Enabled"},
-            opts=self._child(),
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-etcd-backups",
-            bucket=bucket.id,
-            rules=[
-                {
-                    "apply_server_side_encryption_by_default": {
-                        "sse_algorithm": "aws:kms",
-                        "kms_master_key_id": key.arn,
-                    },
-                    "bucket_key_enabled": True,
-                }
-            ],
-            opts=self._child(),
-        )
-        retention = self._args.control_plane.etcd_snapshot_retention_days
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-etcd-backups",
-            bucket=bucket.id,
-            rules=[
-                {
-                    "id": "expire-snapshots",
-                    "status": "Enabled",
-                    "filter": {"prefix": "etcd/"},
-                    "expiration": {"days": retention},
-                    "noncurrent_version_expiration": {"noncurrent_days": 7},
-                    "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
-                }
-            ],
-            opts=self._child(),
-        )
-        aws.s3.BucketPolicy(
-            f"{name}-etcd-backups",
-            bucket=bucket.id,
-            policy=bucket.arn.apply(lambda arn: json.dumps(iam_policies.deny_insecure_transport(arn))),
-            opts=self._child(),
-        )
-        return bucket
 
     # -- network -------------------------------------------------------------------
 

@@ -418,3 +418,33 @@ def deny_insecure_transport(bucket_arn: str) -> Policy:
             }
         ],
     }
+
+
+def backup_writer_policy(*, partition: str, bucket: str, prefix: str) -> Policy:
+    """The database backup's user: put objects under its prefix, nothing else (no
+    read, list or delete, so leaked keys can neither read nor erase backups)."""
+    _check_literal(partition=partition, bucket=bucket, prefix=prefix)
+    return _policy(
+        [
+            _stmt(
+                "DatabaseBackupUpload",
+                ["s3:AbortMultipartUpload", "s3:PutObject"],
+                f"arn:{partition}:s3:::{bucket}/{prefix}*",
+            )
+        ]
+    )
+
+
+def only_writer_statements(bucket_arn: str, writer_arn: str) -> list[Statement]:
+    """Bucket-policy statements: nobody but `writer_arn` may put objects (deletes stay
+    possible for the lifecycle rules and a `pulumi destroy` of an unprotected stack)."""
+    return [
+        {
+            "Sid": "OnlyTheBackupWrites",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/*",
+            "Condition": {"ArnNotEquals": {"aws:PrincipalArn": writer_arn}},
+        }
+    ]

@@ -162,6 +162,7 @@ class DatabaseSettings:
     storage_gb: int = doc_field("Data volume size (GiB).", 20)
     storage_class: str = doc_field("StorageClass of the data volume.", "gp3")
     backup_schedule: str = doc_field("Backup CronJob schedule (cron, 5 fields, or @daily etc.).", "17 3 * * *")
+    backup_retention_days: int = doc_field("How long database backups are kept (days).", 30)
     node_pool: str | None = doc_field("Node pool (from nodePools) the database is pinned to; unset: no pinning.", None)
 
 
@@ -633,6 +634,8 @@ class _Rules:
             self.add("app.db.storageGb", f"{db.storage_gb} must be positive")
         if len(db.storage_class) > 253 or not all(_DNS_LABEL.match(p) for p in db.storage_class.split(".")):
             self.add("app.db.storageClass", f"{db.storage_class!r} is not a StorageClass name")
+        if db.backup_retention_days < 1:
+            self.add("app.db.backupRetentionDays", f"{db.backup_retention_days} must be positive")
         problem = cron_problem(db.backup_schedule)
         if problem:
             self.add("app.db.backupSchedule", f"{db.backup_schedule!r}: {problem}")

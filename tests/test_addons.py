@@ -162,7 +162,12 @@ def test_provider_is_gated_on_readiness_and_keyed_by_the_cluster_name(aws_graph:
 
 def test_new_certificate_material_keeps_the_provider_identity() -> None:
     before = graph_for("dev")
-    for cached in (mock_tls.private_key_pem, mock_tls.self_signed_cert_pem, mock_tls.locally_signed_cert_pem):
+    for cached in (
+        mock_tls.private_key_pem,
+        mock_tls.self_signed_cert_pem,
+        mock_tls._cert_request_pem,
+        mock_tls.locally_signed_cert_pem,
+    ):
         cached.cache_clear()  # new keys and certificates, as after a renewal
     after = harness.run("dev")
     assert after.exports["kubeconfig"] != before.exports["kubeconfig"]

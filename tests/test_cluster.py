@@ -14,6 +14,7 @@ from cryptography.x509.oid import NameOID
 
 from components.cluster_bootstrap import UBUNTU_AMI_PARAMETER
 from tests import openssl
+from tests.buckets import assert_private_bucket
 from tests.conftest import graph_for, stack_config
 from tools import harness
 
@@ -136,7 +137,8 @@ def _secret_values(graph: harness.Graph) -> list[str]:
         r.state["base64"] for r in graph.of_type("random:index/randomBytes:RandomBytes")
     ]
     token_parts = sorted(
-        graph.of_type("random:index/randomPassword:RandomPassword"), key=lambda r: r.name.endswith("secret")
+        (r for r in graph.of_type("random:index/randomPassword:RandomPassword") if r.name.startswith("cluster-token-")),
+        key=lambda r: r.name.endswith("secret"),
     )
     token = ".".join(p.state["result"] for p in token_parts)
     values += [token, token_parts[1].state["result"], graph.exports["kubeconfig"]]
@@ -193,7 +195,11 @@ def test_secrets_are_secure_strings_under_the_cluster_key(aws_graph: harness.Gra
 
 def test_token_has_kubeadms_format() -> None:
     graph = graph_for("dev")
-    parts = {r.name.rsplit("-", 1)[1]: r for r in graph.of_type("random:index/randomPassword:RandomPassword")}
+    parts = {
+        r.name.rsplit("-", 1)[1]: r
+        for r in graph.of_type("random:index/randomPassword:RandomPassword")
+        if r.name.startswith("cluster-token-")
+    }
     assert parts["id"].inputs["length"] == 6 and parts["secret"].inputs["length"] == 16
     for part in parts.values():
         assert part.inputs["upper"] is False and part.inputs["special"] is False
@@ -244,30 +250,21 @@ def test_deletion_protection_covers_stateful_resources_in_prod_only() -> None:
     assert ("tls:index/privateKey:PrivateKey", "cluster-pki-sa") in prod
     assert protected(graph_for("dev")) == set()
     prod_graph = graph_for("prod")
-    assert prod_graph.one("aws:s3/bucket:Bucket").inputs["forceDestroy"] is False
+    assert all(b.inputs["forceDestroy"] is False for b in prod_graph.of_type("aws:s3/bucket:Bucket"))
     assert all(i.inputs["disableApiTermination"] is True for i in prod_graph.of_type(INSTANCE))
-    assert graph_for("dev").one("aws:s3/bucket:Bucket").inputs["forceDestroy"] is True
+    assert all(b.inputs["forceDestroy"] is True for b in graph_for("dev").of_type("aws:s3/bucket:Bucket"))
 
 
 def test_etcd_snapshot_bucket_is_private_versioned_encrypted_and_expires(aws_graph: harness.Graph) -> None:
-    bucket = aws_graph.one("aws:s3/bucket:Bucket")
     key = aws_graph.one("aws:kms/key:Key")
-    block = aws_graph.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
-    assert all(
-        block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
-    )
-    versioning = aws_graph.one("aws:s3/bucketVersioning:BucketVersioning").inputs
-    assert versioning["versioningConfiguration"]["status"] == "Enabled"
-    sse = aws_graph.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
-    default = sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"]
-    assert default == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": key.state["arn"]}
-    lifecycle = aws_graph.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"][0]
     retention = stack_config(aws_graph.stack)["podium:controlPlane"].get("etcdSnapshotRetentionDays", 14)
-    assert lifecycle["expiration"]["days"] == retention
-    for resource in (block, versioning, sse.inputs, lifecycle):
-        assert resource is lifecycle or resource["bucket"] == bucket.id
-    policy = json.loads(aws_graph.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
-    assert any(s["Effect"] == "Deny" and "aws:SecureTransport" in json.dumps(s) for s in policy["Statement"])
+    assert_private_bucket(
+        aws_graph,
+        "cluster-etcd-backups",
+        encryption={"sseAlgorithm": "aws:kms", "kmsMasterKeyId": key.state["arn"]},
+        expire_prefix="etcd/",
+        expire_days=retention,
+    )
 
 
 def test_node_image_is_recorded_once_and_never_followed_silently() -> None:

@@ -24,8 +24,9 @@ AWS_ONLY_EXPORTS = {
     "clusterCaCertificate",
     "kubeconfig",
     "nodeSecurityGroupId",
+    "appBackupBucket",
 }
-COMMON_EXPORTS = {"environment", "clusterName", "kubernetesVersion"}
+COMMON_EXPORTS = {"environment", "clusterName", "kubernetesVersion", "appNamespace", "appUrl"}
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -112,7 +112,7 @@ def unwrap_secrets(value: Any, path: str = "") -> tuple[Any, set[str]]:
             items.append(plain)
             secrets |= found
         return items, secrets
-    return value, set()
+    return _integral(value), set()
 
 
 REDACTED = "[secret]"
@@ -127,7 +127,12 @@ def redact_secrets(value: Any, also: frozenset[str] = frozenset()) -> Any:
         return {k: REDACTED if k in also else redact_secrets(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact_secrets(v) for v in value]
-    return value
+    return _integral(value)
+
+
+def _integral(value: Any) -> Any:
+    """Protobuf carries every number as a float; whole numbers were ints in the program."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _mock_id(type_: str, name: str) -> str:

@@ -69,8 +69,15 @@ def self_signed_cert_pem(key_pem: str, common_name: str, validity_hours: int) ->
 
 
 def cert_request_pem(key_pem: str, subject: dict[str, Any] | None) -> str:
+    return _cert_request_pem(key_pem, tuple(sorted((subject or {}).items())))
+
+
+@cache
+def _cert_request_pem(key_pem: str, subject: tuple[tuple[str, Any], ...]) -> str:
+    """Cached: ECDSA signatures differ on every call, and the same inputs must give
+    the same request (and so the same certificate) within a session."""
     key = _load_key(key_pem)
-    request = x509.CertificateSigningRequestBuilder().subject_name(_name(subject)).sign(key, hashes.SHA256())
+    request = x509.CertificateSigningRequestBuilder().subject_name(_name(dict(subject))).sign(key, hashes.SHA256())
     return request.public_bytes(serialization.Encoding.PEM).decode()
 
 

@@ -1,0 +1,276 @@
+"""WebApp: the n-tier application (front end, REST API, document database and its
+backup) in its own namespace, from the objects app_manifests.py describes.
+
+On AWS the backup goes to an S3 bucket Podium creates, written by an IAM user that may
+only put objects under its prefix, and a bucket policy that lets no one else write.
+On an existing cluster it goes to a claim in the namespace.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components import app_manifests as m
+from components import iam_policies
+from components.private_bucket import private_bucket
+
+SCRIPTS = Path(__file__).parent / "scripts"
+APP_USERNAME = "podium"
+BACKUP_USERNAME = "backup"
+LOCAL_BACKUP_GB = 5
+
+
+# The typed classes of the kinds the app uses, by kind.
+KINDS: Mapping[str, Any] = {
+    "Service": k8s.core.v1.Service,
+    "Deployment": k8s.apps.v1.Deployment,
+    "StatefulSet": k8s.apps.v1.StatefulSet,
+    "HorizontalPodAutoscaler": k8s.autoscaling.v2.HorizontalPodAutoscaler,
+    "PodDisruptionBudget": k8s.policy.v1.PodDisruptionBudget,
+    "Ingress": k8s.networking.v1.Ingress,
+    "NetworkPolicy": k8s.networking.v1.NetworkPolicy,
+    "CronJob": k8s.batch.v1.CronJob,
+    "PersistentVolumeClaim": k8s.core.v1.PersistentVolumeClaim,
+}
+
+
+@dataclass(frozen=True)
+class BackupTarget:
+    """AWS mode: where the backup uploads and with which region."""
+
+    region: str
+    protect: bool
+    internal_cidrs: Sequence[str]  # the backup's HTTPS egress excludes the VPC and pods
+
+
+@dataclass(frozen=True)
+class WebAppArgs:
+    cluster_name: str
+    hostname: str
+    url: str
+    ingress_class: str
+    ingress_namespace: str
+    frontend: m.Workload
+    api: m.Workload
+    db_image: str
+    db_storage_class: str
+    db_storage_gb: int
+    db_node_selector: Mapping[str, str]
+    db_tolerations: Sequence[m.Toleration]
+    backup_schedule: str
+    backup_retention_days: int
+    backup_uploader_image: str  # an image with sh and curl (SigV4)
+    s3: BackupTarget | None  # None: back up onto a claim (existing clusters)
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+class WebApp(pulumi.ComponentResource):
+    namespace: str
+    url: str
+    backup_bucket: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: WebAppArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("podium:app:WebApp", name, None, opts)
+        self._name = name
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=cast(Any, {"name": m.NAMESPACE, "labels": m.namespace_labels()}),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+        )
+        self._after = [namespace]
+
+        passwords = {
+            role: random.RandomPassword(f"{name}-{role}-password", length=32, special=False, opts=self._child())
+            for role in ("db-root", "db-app", "db-backup")
+        }
+        secret = {role: pulumi.Output.secret(p.result) for role, p in passwords.items()}
+        self._secret("db-root", m.DB, {"username": pulumi.Output.secret("root"), "password": secret["db-root"]})
+        self._secret(
+            "db-users",
+            m.DB,
+            {
+                "app-username": APP_USERNAME,
+                "app-password": secret["db-app"],
+                "backup-username": BACKUP_USERNAME,
+                "backup-password": secret["db-backup"],
+            },
+        )
+        api_db = secret["db-app"].apply(lambda password: m.db_connection(APP_USERNAME, password))
+        self._secret("api-db", m.API, {key: api_db.apply(lambda c, k=key: c[k]) for key in m.db_connection("", "")})
+        self._secret("backup-db", m.BACKUP, {"mongodump.yaml": secret["db-backup"].apply(m.mongodump_config)})
+
+        frontend_config = self._config_map("frontend-nginx", m.FRONTEND, {"default.conf": m.frontend_nginx_config()})
+        db_init = self._config_map("db-init", m.DB, {"users.js": m.db_init_script()})
+
+        api_service = self._object("Service", m.API, m.service(m.API, m.API_PORT, m.API_PORT))
+        frontend_service = self._object("Service", m.FRONTEND, m.service(m.FRONTEND, 80, m.FRONTEND_PORT))
+        db_service = self._object("Service", m.DB, m.service(m.DB, m.DB_PORT, m.DB_PORT, headless=True))
+
+        self._object(
+            "StatefulSet",
+            m.DB,
+            m.db_statefulset(
+                args.db_image,
+                storage_class=args.db_storage_class,
+                storage_gb=args.db_storage_gb,
+                node_selector=args.db_node_selector,
+                tolerations=args.db_tolerations,
+            ),
+            depends_on=[db_service, db_init],
+            annotations=m.WORKLOAD_ANNOTATIONS,
+        )
+        self._deployment(m.API, args.api, m.api_pod(args.api, "api-db"), [api_service])
+        self._deployment(
+            m.FRONTEND,
+            args.frontend,
+            m.frontend_pod(args.frontend, "frontend-nginx"),
+            [frontend_service, frontend_config, api_service],
+        )
+        self._object("Ingress", m.FRONTEND, m.ingress(args.hostname, args.ingress_class), name="podium")
+        internet_except = list(args.s3.internal_cidrs) if args.s3 else None
+        policies = m.network_policies(args.ingress_namespace, internet_except=internet_except)
+        for policy_name, spec in policies.items():
+            self._object("NetworkPolicy", policy_name, spec, name=policy_name)
+
+        self.backup_bucket = self._backup(args)
+        self.namespace = m.NAMESPACE
+        self.url = args.url
+        self.register_outputs({"namespace": self.namespace, "url": self.url, "backupBucket": self.backup_bucket})
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _child(self, **kwargs: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    def _namespaced(self, depends_on: Sequence[pulumi.Resource] = (), **kwargs: Any) -> pulumi.ResourceOptions:
+        # Fixed names in a fixed namespace: a replacement must delete the old object first.
+        return pulumi.ResourceOptions(
+            parent=self, depends_on=[*self._after, *depends_on], delete_before_replace=True, **kwargs
+        )
+
+    def _secret(self, secret_name: str, component: str, data: Mapping[str, pulumi.Input[str]]) -> k8s.core.v1.Secret:
+        return k8s.core.v1.Secret(
+            f"{self._name}-{secret_name}",
+            metadata=cast(Any, m.object_metadata(component, secret_name)),
+            type="Opaque",
+            string_data={key: pulumi.Output.secret(value) for key, value in data.items()},
+            opts=self._namespaced(),
+        )
+
+    def _config_map(self, map_name: str, component: str, data: dict[str, str]) -> k8s.core.v1.ConfigMap:
+        return k8s.core.v1.ConfigMap(
+            f"{self._name}-{map_name}",
+            metadata=cast(Any, m.object_metadata(component, map_name)),
+            data=data,
+            opts=self._namespaced(),
+        )
+
+    def _object(
+        self,
+        kind: str,
+        component: str,
+        spec: dict[str, Any],
+        *,
+        name: str | None = None,
+        depends_on: Sequence[pulumi.Resource] = (),
+        annotations: Mapping[str, str] | None = None,
+    ) -> pulumi.CustomResource:
+        object_name = name or component
+        metadata = m.object_metadata(component, object_name)
+        if annotations:
+            metadata["annotations"] = dict(annotations)
+        return KINDS[kind](
+            f"{self._name}-{kind.lower()}-{object_name}",
+            metadata=metadata,
+            spec=spec,
+            opts=self._namespaced(depends_on),
+        )
+
+    def _deployment(
+        self, component: str, workload: m.Workload, pod: dict[str, Any], depends_on: Sequence[pulumi.Resource]
+    ) -> None:
+        deployment = self._object(
+            "Deployment",
+            component,
+            m.deployment(component, pod),
+            depends_on=depends_on,
+            annotations=m.WORKLOAD_ANNOTATIONS,
+        )
+        self._object("HorizontalPodAutoscaler", component, m.autoscaler(component, workload), depends_on=[deployment])
+        self._object("PodDisruptionBudget", component, m.disruption_budget(component))
+
+    # -- backup ------------------------------------------------------------------------
+
+    def _backup(self, args: WebAppArgs) -> pulumi.Output[str] | None:
+        if args.s3 is None:
+            claim = self._object(
+                "PersistentVolumeClaim",
+                m.BACKUP,
+                {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": f"{LOCAL_BACKUP_GB}Gi"}}},
+                name="db-backups",
+            )
+            spec = m.backup_cronjob(
+                schedule=args.backup_schedule,
+                db_image=args.db_image,
+                uploader_image=None,
+                upload_script=None,
+                local_script=(SCRIPTS / "backup-local.sh").read_text(),
+                environment={"RETENTION_DAYS": str(args.backup_retention_days)},
+            )
+            self._object("CronJob", m.BACKUP, spec, depends_on=[claim], annotations=m.WORKLOAD_ANNOTATIONS)
+            return None
+
+        target = args.s3
+        prefix = f"mongodump/{args.cluster_name}/"
+        bucket, credentials = self._backup_bucket_and_writer(args.cluster_name, prefix, target, args)
+        spec = m.backup_cronjob(
+            schedule=args.backup_schedule,
+            db_image=args.db_image,
+            uploader_image=args.backup_uploader_image,
+            upload_script=(SCRIPTS / "backup-upload.sh").read_text(),
+            local_script=None,
+            environment={"AWS_REGION": target.region, "BACKUP_PREFIX": prefix, "BACKUP_BUCKET": bucket.bucket},
+        )
+        self._object("CronJob", m.BACKUP, spec, depends_on=[credentials], annotations=m.WORKLOAD_ANNOTATIONS)
+        return bucket.bucket
+
+    def _backup_bucket_and_writer(
+        self, cluster: str, prefix: str, target: BackupTarget, args: WebAppArgs
+    ) -> tuple[aws.s3.Bucket, k8s.core.v1.Secret]:
+        """Least privilege: a user that may only put objects under `prefix`, and a
+        bucket policy under which nobody else may put objects at all."""
+        name = self._name
+        user = aws.iam.User(f"{name}-backup", path="/podium/", opts=self._child())
+        bucket = private_bucket(
+            f"{name}-db-backups",
+            bucket_prefix=f"{cluster}-db-backups-",
+            expire_prefix="mongodump/",
+            expire_days=args.backup_retention_days,
+            protect=target.protect,
+            parent=self,
+            only_writer_arn=user.arn,
+        )
+        partition = aws.get_partition_output(opts=pulumi.InvokeOptions(parent=self)).partition
+        aws.iam.UserPolicy(
+            f"{name}-backup",
+            user=user.name,
+            policy=pulumi.Output.all(partition, bucket.bucket).apply(
+                lambda v: json.dumps(iam_policies.backup_writer_policy(partition=v[0], bucket=v[1], prefix=prefix))
+            ),
+            opts=self._child(),
+        )
+        # Rotate by replacing this resource (pulumi up --replace): the Secret follows.
+        key = aws.iam.AccessKey(f"{name}-backup", user=user.name, opts=self._child())
+        curlrc = pulumi.Output.all(key.id, pulumi.Output.secret(key.secret)).apply(
+            lambda v: f'user = "{v[0]}:{v[1]}"\n'
+        )
+        return bucket, self._secret("backup-aws", m.BACKUP, {"curlrc": curlrc})
