@@ -2,7 +2,7 @@
 
 import pulumi
 
-from components import app_manifests, versions
+from components import app_manifests, outputs, versions
 from components import settings as stack_settings
 from components.addons import (
     INGRESS_NAMESPACE,
@@ -22,9 +22,9 @@ from components.webapp import BackupTarget, WebApp, WebAppArgs
 
 settings = stack_settings.load()
 
-pulumi.export("environment", settings.environment)
-pulumi.export("clusterName", settings.cluster_name)
-pulumi.export("kubernetesVersion", settings.kubernetes_version)
+outputs.export("environment", settings.environment)
+outputs.export("clusterName", settings.cluster_name)
+outputs.export("kubernetesVersion", settings.kubernetes_version)
 
 if settings.on_aws:
     aws_cloud = aws_provider(settings)
@@ -98,13 +98,13 @@ if settings.on_aws:
             ),
             opts=aws,
         )
-    pulumi.export("vpcId", network.vpc_id)
-    pulumi.export("publicSubnetIds", network.public_subnet_ids)
-    pulumi.export("privateSubnetIds", network.private_subnet_ids)
-    pulumi.export("clusterEndpoint", bootstrap.endpoint)
-    pulumi.export("clusterCaCertificate", bootstrap.ca_certificate)
-    pulumi.export("kubeconfig", bootstrap.kubeconfig)
-    pulumi.export("nodeSecurityGroupId", bootstrap.node_security_group_id)
+    outputs.export("vpcId", network.vpc_id)
+    outputs.export("publicSubnetIds", network.public_subnet_ids)
+    outputs.export("privateSubnetIds", network.private_subnet_ids)
+    outputs.export("clusterEndpoint", bootstrap.endpoint)
+    outputs.export("clusterCaCertificate", bootstrap.ca_certificate)
+    outputs.export("kubeconfig", bootstrap.kubeconfig)
+    outputs.export("nodeSecurityGroupId", bootstrap.node_security_group_id)
     k8s = cluster_provider(settings.cluster_name, kubeconfig=bootstrap.kubeconfig, depends_on=[bootstrap.ready])
     node_name_pattern = ec2_node_name_pattern(settings.region)
     node_ip_cidrs = [settings.network.cidr]
@@ -164,11 +164,12 @@ webapp = WebApp(
         backup_retention_days=app.db.backup_retention_days,
         backup_uploader_image=versions.image("podinfo"),
         s3=backup_target,
+        protect=settings.deletion_protection,
         depends_on=addons.ready,
     ),
     opts=pulumi.ResourceOptions(providers=[k8s, *cloud_providers]),
 )
-pulumi.export("appNamespace", webapp.namespace)
-pulumi.export("appUrl", webapp.url)
+outputs.export("appNamespace", webapp.namespace)
+outputs.export("appUrl", webapp.url)
 if webapp.backup_bucket is not None:
-    pulumi.export("appBackupBucket", webapp.backup_bucket)
+    outputs.export("appBackupBucket", webapp.backup_bucket)

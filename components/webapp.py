@@ -70,6 +70,7 @@ class WebAppArgs:
     backup_retention_days: int
     backup_uploader_image: str  # an image with sh and curl (SigV4)
     s3: BackupTarget | None  # None: back up onto a claim (existing clusters)
+    protect: bool  # deletionProtection: the data, and what it takes to read it
     depends_on: Sequence[pulumi.Resource] = ()
 
 
@@ -84,12 +85,16 @@ class WebApp(pulumi.ComponentResource):
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=cast(Any, {"name": m.NAMESPACE, "labels": m.namespace_labels()}),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+            # Deleting the namespace would delete the database's claims with it.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on), protect=args.protect),
         )
         self._after = [namespace]
 
         passwords = {
-            role: random.RandomPassword(f"{name}-{role}-password", length=32, special=False, opts=self._child())
+            # The database keeps the users it was initialised with: a new password locks the app out.
+            role: random.RandomPassword(
+                f"{name}-{role}-password", length=32, special=False, opts=self._child(protect=args.protect)
+            )
             for role in ("db-root", "db-app", "db-backup")
         }
         secret = {role: pulumi.Output.secret(p.result) for role, p in passwords.items()}
@@ -127,6 +132,7 @@ class WebApp(pulumi.ComponentResource):
             ),
             depends_on=[db_service, db_init],
             annotations=m.WORKLOAD_ANNOTATIONS,
+            protect=args.protect,
         )
         self._deployment(m.API, args.api, m.api_pod(args.api, "api-db"), [api_service])
         self._deployment(
@@ -183,6 +189,7 @@ class WebApp(pulumi.ComponentResource):
         name: str | None = None,
         depends_on: Sequence[pulumi.Resource] = (),
         annotations: Mapping[str, str] | None = None,
+        protect: bool = False,
     ) -> pulumi.CustomResource:
         object_name = name or component
         metadata = m.object_metadata(component, object_name)
@@ -192,7 +199,7 @@ class WebApp(pulumi.ComponentResource):
             f"{self._name}-{kind.lower()}-{object_name}",
             metadata=metadata,
             spec=spec,
-            opts=self._namespaced(depends_on),
+            opts=self._namespaced(depends_on, protect=protect),
         )
 
     def _deployment(

@@ -214,11 +214,14 @@ def _generated_outputs(type_: str, name: str, resource_id: str, inputs: dict[str
 class PodiumMocks(pulumi_mocks.Mocks):
     """Realistic provider answers: AWS-shaped ids and ARNs, the region's zones."""
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, stack_references: Mapping[str, Graph] | None = None) -> None:
         self.region = region
+        self.stack_references = dict(stack_references or {})
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         resource_id = _mock_id(args.typ, args.name)
+        if args.typ == "pulumi:pulumi:StackReference":
+            return self._stack_reference(args)
         state = dict(args.inputs)
         plain, _ = unwrap_secrets(args.inputs)
         state.update(_generated_outputs(args.typ, args.name, resource_id, plain, self.region))
@@ -232,6 +235,19 @@ class PodiumMocks(pulumi_mocks.Mocks):
             state["arn"] = f"arn:aws:iam::{ACCOUNT_ID}:role/{args.name}"
             state.setdefault("name", args.name)
         return resource_id, state
+
+    def _stack_reference(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        """What the engine answers for a StackReference: the referenced stack's outputs,
+        secret ones marked, here from a graph this harness captured."""
+        name = str(args.inputs.get("name") or args.name)
+        if name not in self.stack_references:
+            raise ValueError(f"no captured stack to answer the StackReference {name!r}")
+        graph = self.stack_references[name]
+        outputs = {
+            key: rpc.wrap_rpc_secret(value) if key in graph.secret_exports else value
+            for key, value in graph.exports.items()
+        }
+        return name, {"name": name, "outputs": outputs, "secretOutputNames": sorted(graph.secret_exports)}
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
@@ -343,44 +359,55 @@ class ProgramError(Exception):
         self.graph = graph
 
 
-def run(stack: str, config: Mapping[str, Any] | None = None) -> Graph:
-    """Runs the program for `stack` (config from its stack file unless given)."""
+def run(
+    stack: str,
+    config: Mapping[str, Any] | None = None,
+    *,
+    program: Path | None = None,
+    project: str = PROJECT,
+    stack_references: Mapping[str, Graph] | None = None,
+) -> Graph:
+    """Runs Podium's program for `stack` (config from its stack file unless given), or
+    another `program` of `project`, whose StackReferences are answered from
+    `stack_references` (fully qualified stack name -> captured graph)."""
     config = load_stack_config(stack) if config is None else config
     region = str(config.get("aws:region") or "us-east-1")
     flat, secret_keys = engine_config(config)
-    monitor = CapturingMonitor(PodiumMocks(region))
+    monitor = CapturingMonitor(PodiumMocks(region, stack_references))
     # The runtime's tasks belong to the loop current at set_mocks time: make it ours.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     pulumi.runtime.set_all_config(flat, secret_keys)
-    pulumi_mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi_mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
     # set_mocks installs an empty root stack; the program gets a fresh one, as under the CLI.
     runtime_settings.ROOT.set(None)
 
-    def program() -> None:
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+    main = program or ROOT / "__main__.py"
+
+    def run_main() -> None:
+        runpy.run_path(str(main), run_name="__main__")
 
     error: BaseException | None = None
     try:
-        loop.run_until_complete(run_in_stack(program))
+        loop.run_until_complete(run_in_stack(run_main))
     except Exception as exc:  # noqa: BLE001 - reported with the partial graph
         error = exc
     finally:
         loop.close()
-    graph = _graph(stack, monitor)
+    graph = _graph(project, stack, monitor)
     if error is not None:
         raise ProgramError(str(error), graph) from error
     return graph
 
 
-def _graph(stack: str, monitor: CapturingMonitor) -> Graph:
+def _graph(project: str, stack: str, monitor: CapturingMonitor) -> Graph:
     exports: dict[str, Any] = {}
     public_exports: dict[str, Any] = {}
     secret_exports: set[str] = set()
     resources = list(monitor.captured.values())
     for urn, outputs in monitor.outputs.items():
         plain, secrets = unwrap_secrets(outputs)
-        if urn.endswith(f"{STACK_TYPE}::{PROJECT}-{stack}"):
+        if urn.endswith(f"{STACK_TYPE}::{project}-{stack}"):
             exports = plain
             public_exports = redact_secrets(outputs)
             secret_exports = {s.split(".")[0].split("[")[0] for s in secrets}

@@ -1,0 +1,250 @@
+"""Environment parity (one topology, differing only where config says), deletion
+protection, the stack-outputs contract, and another team's StackReference consumer."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components import outputs
+from tests.conftest import graph_for, stack_config
+from tools import harness, render
+
+AWS_STACKS = ["dev", "staging", "prod"]
+CONSUMER = Path(__file__).resolve().parent.parent / "examples" / "consumer"
+# What the API endpoint adds, by kind: an Elastic IP for one control plane, a network
+# load balancer (with its own security group) for three or five.
+EIP_ENDPOINT = {
+    ("aws:ec2/eip:Eip", "cluster-api"),
+    ("aws:ec2/eipAssociation:EipAssociation", "cluster-api"),
+}
+NLB_ENDPOINT = {
+    ("aws:lb/loadBalancer:LoadBalancer", "cluster-api"),
+    ("aws:lb/targetGroup:TargetGroup", "cluster-api"),
+    ("aws:lb/listener:Listener", "cluster-api"),
+    ("aws:lb/targetGroupAttachment:TargetGroupAttachment", "cluster-api-N"),
+    ("aws:ec2/securityGroup:SecurityGroup", "cluster-api-lb"),
+    ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "cluster-api-lb-egress"),
+    ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "cluster-api-lb-N"),
+}
+RETAIN_CLASS = {("kubernetes:storage.k8s.io/v1:StorageClass", "addons-gpN-retain")}
+
+
+def canonical(name: str) -> str:
+    """A resource name without its counts: `network-private-2` -> `network-private-N`."""
+    return re.sub(r"\d+", "N", name)
+
+
+def shape(graph: harness.Graph) -> set[tuple[str, str]]:
+    return {(r.type, canonical(r.name)) for r in graph.resources}
+
+
+def wiring(graph: harness.Graph) -> set[tuple[str, str, str]]:
+    """Parent and dependency edges between canonical resources."""
+    by_urn = {r.urn: r for r in graph.resources}
+    edges = set()
+    for r in graph.resources:
+        for kind, urns in (("parent", [r.parent]), ("depends", r.dependencies)):
+            for urn in urns:
+                if urn in by_urn:
+                    edges.add((canonical(r.name), kind, canonical(by_urn[urn].name)))
+    return edges
+
+
+def endpoint_kind(stack: str) -> set[tuple[str, str]]:
+    return EIP_ENDPOINT if stack_config(stack)["podium:controlPlane"]["count"] == 1 else NLB_ENDPOINT
+
+
+def config_driven(stack: str) -> set[tuple[str, str]]:
+    """The resources whose presence config decides: endpoint kind and the Retain class."""
+    extra = endpoint_kind(stack)
+    if stack_config(stack)["podium:deletionProtection"]:
+        extra = extra | RETAIN_CLASS
+    return extra
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_every_environment_has_prods_topology(stack: str) -> None:
+    prod, other = graph_for("prod"), graph_for(stack)
+    assert shape(prod) - config_driven("prod") == shape(other) - config_driven(stack)
+    assert config_driven(stack) <= shape(other)
+    names = {name for _, name in config_driven("prod") | config_driven(stack)}
+
+    def common(edges: set[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+        # Which subnet tier the control planes use follows the endpoint kind too.
+        return {
+            e
+            for e in edges
+            if e[0] not in names
+            and e[2] not in names
+            and not (e[0] == "cluster-control-plane-N" and e[2].startswith("network-p"))
+        }
+
+    assert common(wiring(prod)) == common(wiring(other))
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_counts_follow_config(stack: str) -> None:
+    graph, config = graph_for(stack), stack_config(stack)
+    network = config["podium:network"]
+    assert len(graph.of_type("aws:ec2/subnet:Subnet")) == 2 * network["azCount"]
+    nat = {"none": 0, "single": 1, "perAz": network["azCount"]}[network["natMode"]]
+    assert len(graph.of_type("aws:ec2/natGateway:NatGateway")) == nat
+    assert len(graph.of_type("aws:ec2/instance:Instance")) == config["podium:controlPlane"]["count"]
+    assert len(graph.of_type("aws:autoscaling/group:Group")) == len(config["podium:nodePools"])
+    sizes = {i.inputs["instanceType"] for i in graph.of_type("aws:ec2/instance:Instance")}
+    assert sizes == {config["podium:controlPlane"]["instanceType"]}
+
+
+def test_environments_differ_only_in_sizes_ha_and_protection() -> None:
+    """The stack files themselves: the same keys everywhere; different values only
+    under the settings that size, replicate or protect an environment, or name it."""
+    sized = {
+        "deletionProtection",
+        "network.cidr",
+        "network.azCount",
+        "network.natMode",
+        "network.flowLogsRetentionDays",
+        "cluster.apiAllowedCidrs",
+        "controlPlane",
+        "nodePools",
+        "app.hostname",
+        "app.frontend.cpu",
+        "app.frontend.memory",
+        "app.api.cpu",
+        "app.api.memory",
+        "app.frontend.minReplicas",
+        "app.frontend.maxReplicas",
+        "app.api.minReplicas",
+        "app.api.maxReplicas",
+        "app.db.storageGb",
+        "app.db.storageClass",
+        "app.db.backupSchedule",
+        "tags.cost-center",
+    }
+
+    def flatten(value: object, path: str = "") -> dict[str, object]:
+        if isinstance(value, dict):
+            flat: dict[str, object] = {}
+            for key, item in value.items():
+                flat |= flatten(item, f"{path}.{key}" if path else str(key).removeprefix("podium:"))
+            return flat
+        return {path: value}
+
+    files = {stack: flatten(stack_config(stack)) for stack in AWS_STACKS}
+    assert files["dev"].keys() == files["staging"].keys() == files["prod"].keys()
+    for key in files["prod"]:
+        values = {repr(files[s][key]) for s in AWS_STACKS}
+        if len(values) > 1:
+            assert any(key == s or key.startswith(s + ".") for s in sized), f"{key} differs: {values}"
+
+
+# What deletionProtection protects, by resource (README "Deletion protection").
+PROTECTED_IN_PROD = {
+    ("aws:ec2/instance:Instance", "cluster-control-plane-N"),
+    ("aws:ebs/volume:Volume", "cluster-etcd-N"),
+    ("tls:index/privateKey:PrivateKey", "cluster-pki-ca"),
+    ("tls:index/privateKey:PrivateKey", "cluster-pki-front-proxy-ca"),
+    ("tls:index/privateKey:PrivateKey", "cluster-pki-etcd-ca"),
+    ("tls:index/privateKey:PrivateKey", "cluster-pki-sa"),
+    ("tls:index/selfSignedCert:SelfSignedCert", "cluster-pki-ca"),
+    ("tls:index/selfSignedCert:SelfSignedCert", "cluster-pki-front-proxy-ca"),
+    ("tls:index/selfSignedCert:SelfSignedCert", "cluster-pki-etcd-ca"),
+    ("random:index/randomBytes:RandomBytes", "cluster-encryption-key"),
+    ("aws:kms/key:Key", "cluster-kms"),
+    ("aws:s3/bucket:Bucket", "cluster-etcd-backups"),
+    ("aws:lb/loadBalancer:LoadBalancer", "cluster-api"),
+    ("aws:s3/bucket:Bucket", "app-db-backups"),
+    ("kubernetes:core/v1:Namespace", "app-namespace"),
+    ("kubernetes:apps/v1:StatefulSet", "app-statefulset-db"),
+    ("random:index/randomPassword:RandomPassword", "app-db-root-password"),
+    ("random:index/randomPassword:RandomPassword", "app-db-app-password"),
+    ("random:index/randomPassword:RandomPassword", "app-db-backup-password"),
+}
+
+
+def test_prod_protects_every_stateful_or_hard_to_rebuild_resource() -> None:
+    graph = graph_for("prod")
+    assert {(r.type, canonical(r.name)) for r in graph.resources if r.protect} == PROTECTED_IN_PROD
+    assert sum(r.protect for r in graph.of_type("aws:ec2/instance:Instance")) == 3
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("### Deletion protection") :].split("\n## ")[0]
+    for phrase in ("control-plane instances", "etcd volumes", "KMS key", "etcd snapshots", "database"):
+        assert phrase in section, phrase
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_unprotected_environments_can_be_destroyed(stack: str) -> None:
+    graph = graph_for(stack)
+    assert [r.name for r in graph.resources if r.protect] == []
+    assert all(b.inputs["forceDestroy"] is True for b in graph.of_type("aws:s3/bucket:Bucket"))
+
+
+def test_prod_data_survives_its_claims_and_buckets() -> None:
+    graph = graph_for("prod")
+    manifests = render.kubernetes_objects(graph)
+    (statefulset,) = [o for o in manifests if o["kind"] == "StatefulSet"]
+    (claim,) = statefulset["spec"]["volumeClaimTemplates"]
+    (storage_class,) = [
+        o
+        for o in manifests
+        if o["kind"] == "StorageClass" and o["metadata"]["name"] == claim["spec"]["storageClassName"]
+    ]
+    assert storage_class["reclaimPolicy"] == "Retain"
+    assert statefulset["spec"]["persistentVolumeClaimRetentionPolicy"] == {
+        "whenDeleted": "Retain",
+        "whenScaled": "Retain",
+    }
+    assert all(b.inputs["forceDestroy"] is False for b in graph.of_type("aws:s3/bucket:Bucket"))
+
+
+@pytest.mark.parametrize("stack", [*AWS_STACKS, "local"])
+def test_exports_keep_the_outputs_contract(stack: str) -> None:
+    graph = graph_for(stack)
+    on_aws = stack != "local"
+    assert outputs.problems(graph.exports, graph.secret_exports, on_aws=on_aws) == []
+
+
+def test_the_contract_check_sees_a_renamed_retyped_or_unmarked_output() -> None:
+    graph = graph_for("dev")
+    exports = dict(graph.exports)
+    exports["clusterUrl"] = exports.pop("clusterEndpoint")
+    exports["publicSubnetIds"] = ",".join(exports["publicSubnetIds"])
+    assert outputs.problems(exports, set(), on_aws=True) == [
+        "clusterEndpoint: missing",
+        "clusterUrl: not in the contract for this mode",
+        "kubeconfig: not secret, the contract says otherwise",
+        "publicSubnetIds: string, the contract says list of string",
+    ]
+    with pytest.raises(ValueError, match="not in the outputs contract"):
+        outputs.export("clusterUrl", "https://example")
+
+
+def test_consumer_reads_podiums_outputs_and_deploys_with_its_own_provider() -> None:
+    podium_dev = graph_for("dev")
+    config = yaml.safe_load((CONSUMER / "Pulumi.dev.yaml").read_text())["config"]
+    referenced = config["podium-consumer:podiumStack"]
+    graph = harness.run(
+        "dev",
+        config,
+        program=CONSUMER / "__main__.py",
+        project="podium-consumer",
+        stack_references={referenced: podium_dev},
+    )
+    provider = graph.one("pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"] == podium_dev.exports["kubeconfig"]
+    assert "kubeconfig" in provider.secret_inputs, "the kubeconfig stays secret in the consumer"
+    assert provider.inputs["clusterIdentifier"] == podium_dev.exports["clusterName"]
+    objects = [r for r in graph.resources if r.type.startswith("kubernetes:")]
+    assert {r.type for r in objects} == {"kubernetes:core/v1:Namespace", "kubernetes:apps/v1:Deployment"}
+    assert all(r.provider_urn == provider.urn for r in objects)
+    assert graph.exports["clusterName"] == "podium-dev"
+    assert graph.exports["podiumAppUrl"] == podium_dev.exports["appUrl"]
+
+
+def test_consumer_fails_clearly_without_its_config() -> None:
+    with pytest.raises(harness.ProgramError, match="podiumStack"):
+        harness.run("dev", {}, program=CONSUMER / "__main__.py", project="podium-consumer")
