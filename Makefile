@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CHECKOV_VENV ?= .venv-checkov
 STACK ?= dev
 
-.PHONY: venv plan test lint typecheck unit docs clean
+.PHONY: venv plan test lint typecheck unit docs workflows integration clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -34,10 +34,20 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	$(VENV)/bin/pyright components tools
+	$(VENV)/bin/pyright components tools policy
 
 unit: venv
 	$(PY) -m pytest -q
+
+## The GitHub workflows against GitHub's schema and zizmor (also part of the tests).
+workflows: venv
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(VENV)/bin/zizmor --offline --persona auditor .github/workflows
+
+## Opt-in end to end: a real `pulumi up` of a copy of dev in a sandbox AWS account, checked,
+## then destroyed. Needs the Pulumi CLI and AWS credentials; skips, saying why, without.
+integration: venv
+	$(PY) -m pytest -m integration -rs tests/integration
 
 ## Regenerate Pulumi.yaml's config block and the README config reference from settings.
 docs: venv

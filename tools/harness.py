@@ -214,14 +214,20 @@ def _generated_outputs(type_: str, name: str, resource_id: str, inputs: dict[str
 class PodiumMocks(pulumi_mocks.Mocks):
     """Realistic provider answers: AWS-shaped ids and ARNs, the region's zones."""
 
-    def __init__(self, region: str, stack_references: Mapping[str, Graph] | None = None) -> None:
+    def __init__(
+        self, region: str, stack_references: Mapping[str, Graph] | None = None, *, preview: bool = False
+    ) -> None:
         self.region = region
         self.stack_references = dict(stack_references or {})
+        self.preview = preview
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         resource_id = _mock_id(args.typ, args.name)
         if args.typ == "pulumi:pulumi:StackReference":
             return self._stack_reference(args)
+        if self.preview:
+            # As in `pulumi preview`: ids and computed outputs of new resources are unknown.
+            return "", dict(args.inputs)
         state = dict(args.inputs)
         plain, _ = unwrap_secrets(args.inputs)
         state.update(_generated_outputs(args.typ, args.name, resource_id, plain, self.region))
@@ -366,19 +372,21 @@ def run(
     program: Path | None = None,
     project: str = PROJECT,
     stack_references: Mapping[str, Graph] | None = None,
+    preview: bool = False,
 ) -> Graph:
     """Runs Podium's program for `stack` (config from its stack file unless given), or
     another `program` of `project`, whose StackReferences are answered from
-    `stack_references` (fully qualified stack name -> captured graph)."""
+    `stack_references` (fully qualified stack name -> captured graph). With `preview`,
+    new resources' ids and computed outputs stay unknown, as in `pulumi preview`."""
     config = load_stack_config(stack) if config is None else config
     region = str(config.get("aws:region") or "us-east-1")
     flat, secret_keys = engine_config(config)
-    monitor = CapturingMonitor(PodiumMocks(region, stack_references))
+    monitor = CapturingMonitor(PodiumMocks(region, stack_references, preview=preview))
     # The runtime's tasks belong to the loop current at set_mocks time: make it ours.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     pulumi.runtime.set_all_config(flat, secret_keys)
-    pulumi_mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi_mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=preview, monitor=monitor)
     # set_mocks installs an empty root stack; the program gets a fresh one, as under the CLI.
     runtime_settings.ROOT.set(None)
 

@@ -1,0 +1,460 @@
+"""Podium's CrossGuard policies: mandatory rules every stack must meet, checked by
+`pulumi preview --policy-pack policy` on every pull request and in-process by the tests.
+
+Each rule reads resource inputs through pulumi-policy's proxy: a value that is unknown
+during preview raises UnknownValueError, which the policy framework reports as "cannot
+be checked yet" (advisory), never as a violation. Stack rules skip just the resource
+whose value is unknown. The pack depends on pulumi-policy only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    PolicyResource,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.proxy import UnknownValueError
+
+MANDATORY = EnforcementLevel.MANDATORY
+# The framework's report_violation(message, urn=None); its own alias makes urn required.
+Report = Callable[..., None]
+ANYWHERE = ("0.0.0.0/0", "::/0")
+API_PORT = 6443
+# Public load balancers may face the world on these ports only.
+WEB_PORTS = {80, 443}
+# Statements allowed to grant every action on every resource, with why. None is needed.
+STAR_STAR_EXCEPTIONS: dict[str, str] = {}
+ADMIN_POLICY_SUFFIXES = (":policy/AdministratorAccess",)
+
+BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+LEGACY_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
+INSTANCE = "aws:ec2/instance:Instance"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+SUBNET = "aws:ec2/subnet:Subnet"
+IAM_DOCUMENT_TYPES = (
+    "aws:iam/policy:Policy",
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:iam/userPolicy:UserPolicy",
+    "aws:iam/groupPolicy:GroupPolicy",
+)
+POLICY_ATTACHMENTS = (
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+)
+LONG_RUNNING = {
+    "kubernetes:apps/v1:Deployment": "Deployment",
+    "kubernetes:apps/v1:StatefulSet": "StatefulSet",
+    "kubernetes:apps/v1:DaemonSet": "DaemonSet",
+    "kubernetes:core/v1:Pod": "Pod",
+}
+BATCH = {"kubernetes:batch/v1:Job": "Job", "kubernetes:batch/v1:CronJob": "CronJob"}
+HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+# -- helpers -----------------------------------------------------------------------
+
+
+def _dig(value: Any, *path: str | int) -> Any:
+    """value[path...], None where a key is absent; unknowns raise through the proxy."""
+    for key in path:
+        if value is None:
+            return None
+        value = value.get(key) if isinstance(key, str) else (value[key] if key < len(value) else None)
+    return value
+
+
+def _pod_spec(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    if resource_type == "kubernetes:core/v1:Pod":
+        return _dig(props, "spec")
+    if resource_type == "kubernetes:batch/v1:CronJob":
+        return _dig(props, "spec", "jobTemplate", "spec", "template", "spec")
+    if resource_type in LONG_RUNNING or resource_type in BATCH:
+        return _dig(props, "spec", "template", "spec")
+    return None
+
+
+def _containers(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]
+
+
+def _each_resource(resources: Iterable[PolicyResource], check: Callable[[PolicyResource], None]) -> None:
+    """Runs `check` on each resource, skipping one whose values are unknown (preview)."""
+    for resource in resources:
+        try:
+            check(resource)
+        except UnknownValueError:
+            continue
+
+
+def _depends_on(resource: PolicyResource, prop: str, target: PolicyResource) -> bool:
+    dependencies = resource.property_dependencies.get(prop) or []
+    return any(d.urn == target.urn for d in dependencies)
+
+
+def _world(cidr: Any) -> bool:
+    return isinstance(cidr, str) and cidr in ANYWHERE
+
+
+def _port_range(rule: Mapping[str, Any]) -> tuple[int, int]:
+    protocol = str(rule.get("ipProtocol") or rule.get("protocol") or "")
+    if protocol in ("-1", "all"):
+        return 0, 65535
+    low, high = rule.get("fromPort"), rule.get("toPort")
+    return int(low if low is not None else 0), int(high if high is not None else 65535)
+
+
+# -- AWS ---------------------------------------------------------------------------
+
+
+def imdsv2_required(args: ResourceValidationArgs, report: Report) -> None:
+    if args.resource_type not in (INSTANCE, LAUNCH_TEMPLATE):
+        return
+    if _dig(args.props, "metadataOptions", "httpTokens") != "required":
+        report(f"{args.name}: instance metadata must require IMDSv2 tokens (metadataOptions.httpTokens = required)")
+
+
+def ebs_encrypted(args: ResourceValidationArgs, report: Report) -> None:
+    props = args.props
+    if args.resource_type == "aws:ebs/volume:Volume" and props.get("encrypted") is not True:
+        report(f"{args.name}: EBS volumes must be encrypted (encrypted = true)")
+    if args.resource_type == INSTANCE:
+        devices = [props.get("rootBlockDevice") or {}, *(props.get("ebsBlockDevices") or [])]
+        if any(d.get("encrypted") is not True for d in devices):
+            report(f"{args.name}: the root and every EBS block device must be encrypted")
+    if args.resource_type == LAUNCH_TEMPLATE:
+        for mapping in props.get("blockDeviceMappings") or []:
+            ebs = mapping.get("ebs")
+            if ebs is not None and str(ebs.get("encrypted")).lower() != "true":
+                report(f"{args.name}: launch template volume {mapping.get('deviceName')} must be encrypted")
+
+
+def _bucket_guard(
+    part_type: str, ok: Callable[[Mapping[str, Any]], bool], message: str
+) -> Callable[[StackValidationArgs, Report], None]:
+    def validate(args: StackValidationArgs, report: Report) -> None:
+        parts = [r for r in args.resources if r.resource_type == part_type]
+
+        def check(bucket: PolicyResource) -> None:
+            guards = [p for p in parts if _depends_on(p, "bucket", bucket)]
+            if not any(ok(p.props) for p in guards):
+                report(f"{bucket.name}: {message}", bucket.urn)
+
+        _each_resource((r for r in args.resources if r.resource_type in BUCKET_TYPES), check)
+
+    return validate
+
+
+def _sse_set(props: Mapping[str, Any]) -> bool:
+    rules = props.get("rules") or []
+    return any(_dig(r, "applyServerSideEncryptionByDefault", "sseAlgorithm") for r in rules)
+
+
+def _all_blocked(props: Mapping[str, Any]) -> bool:
+    keys = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    return all(props.get(k) is True for k in keys)
+
+
+def _ingress_rules(args: StackValidationArgs) -> list[tuple[PolicyResource, Mapping[str, Any], Any]]:
+    """(resource, rule, CIDR) for every ingress rule from anywhere, in any of the three
+    shapes AWS rules take in Pulumi; the group is found by dependency."""
+    found: list[tuple[PolicyResource, Mapping[str, Any], Any]] = []
+
+    def collect(resource: PolicyResource) -> None:
+        props = resource.props
+        if resource.resource_type == INGRESS_RULE:
+            for key in ("cidrIpv4", "cidrIpv6"):
+                if _world(props.get(key)):
+                    found.append((resource, props, props.get(key)))
+        elif resource.resource_type == LEGACY_RULE and props.get("type") == "ingress":
+            for cidr in [*(props.get("cidrBlocks") or []), *(props.get("ipv6CidrBlocks") or [])]:
+                if _world(cidr):
+                    found.append((resource, props, cidr))
+        elif resource.resource_type == SECURITY_GROUP:
+            for rule in props.get("ingress") or []:
+                for cidr in [*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or [])]:
+                    if _world(cidr):
+                        found.append((resource, rule, cidr))
+
+    _each_resource(args.resources, collect)
+    return found
+
+
+def _group_of(rule: PolicyResource, resources: list[PolicyResource]) -> PolicyResource | None:
+    if rule.resource_type == SECURITY_GROUP:
+        return rule
+    prop = "securityGroupId"
+    return next((r for r in resources if r.resource_type == SECURITY_GROUP and _depends_on(rule, prop, r)), None)
+
+
+def no_world_ingress(args: StackValidationArgs, report: Report) -> None:
+    resources = list(args.resources)
+    balancer_groups = {
+        d.urn
+        for lb in resources
+        if lb.resource_type in LOAD_BALANCERS and not _internal(lb)
+        for d in lb.property_dependencies.get("securityGroups") or []
+    }
+    for resource, rule, cidr in _ingress_rules(args):
+        try:
+            low, high = _port_range(rule)
+        except UnknownValueError:
+            continue
+        group = _group_of(resource, resources)
+        if low <= 22 <= high:
+            report(f"{resource.name}: SSH (22) must never be open to {cidr}; use SSM Session Manager", resource.urn)
+        elif not (group is not None and group.urn in balancer_groups and low == high and low in WEB_PORTS):
+            report(
+                f"{resource.name}: ingress from {cidr} on {low}-{high} is allowed only on 80 or 443 "
+                "to an internet-facing load balancer's security group",
+                resource.urn,
+            )
+
+
+def _internal(lb: PolicyResource) -> bool:
+    try:
+        return lb.props.get("internal") is True
+    except UnknownValueError:
+        return False
+
+
+def _star(value: Any) -> bool:
+    values = [value] if isinstance(value, str) else list(value or [])
+    return any(v in ("*", "*:*") for v in values)
+
+
+def iam_no_star_star(args: ResourceValidationArgs, report: Report) -> None:
+    if args.resource_type in POLICY_ATTACHMENTS:
+        arn = str(args.props.get("policyArn") or "")
+        if arn.endswith(ADMIN_POLICY_SUFFIXES):
+            report(f"{args.name}: attaching {arn} grants every action on every resource")
+        return
+    documents: list[Any] = []
+    if args.resource_type in IAM_DOCUMENT_TYPES:
+        documents.append(args.props.get("policy"))
+    elif args.resource_type == "aws:iam/role:Role":
+        documents += [p.get("policy") for p in args.props.get("inlinePolicies") or []]
+    for text in documents:
+        document = json.loads(text) if isinstance(text, str) else text
+        if not isinstance(document, Mapping):
+            continue
+        statements = document.get("Statement") or []
+        for statement in [statements] if isinstance(statements, Mapping) else statements:
+            sid = str(statement.get("Sid") or "")
+            if (
+                statement.get("Effect") == "Allow"
+                and _star(statement.get("Action"))
+                and _star(statement.get("Resource"))
+                and sid not in STAR_STAR_EXCEPTIONS
+            ):
+                report(f"{args.name}: statement {sid or '(no Sid)'} allows every action on every resource")
+
+
+def _protected(args: StackValidationArgs) -> bool:
+    """A stack runs with deletionProtection when it protects any resource."""
+    return any(r.opts.protect for r in args.resources)
+
+
+def api_not_open_in_protected_stacks(args: StackValidationArgs, report: Report) -> None:
+    if not _protected(args):
+        return
+    for resource, rule, cidr in _ingress_rules(args):
+        try:
+            low, high = _port_range(rule)
+        except UnknownValueError:
+            continue
+        if low <= API_PORT <= high:
+            report(f"{resource.name}: the API endpoint (6443) is open to {cidr} in a protected stack", resource.urn)
+
+
+def protected_stack_is_highly_available(args: StackValidationArgs, report: Report) -> None:
+    if not _protected(args):
+        return
+    resources = list(args.resources)
+    control_planes = []
+
+    def is_control_plane(resource: PolicyResource) -> None:
+        tags = resource.props.get("tags") or {}
+        if any(str(k).startswith("kubernetes.io/cluster/") for k in tags):
+            control_planes.append(resource)
+
+    _each_resource((r for r in resources if r.resource_type == INSTANCE), is_control_plane)
+    zones = set()
+    for plane in control_planes:
+        for subnet in plane.property_dependencies.get("subnetId") or []:
+            try:
+                zone = subnet.props.get("availabilityZone")
+            except UnknownValueError:
+                zone = None
+            zones.add(zone or subnet.urn)
+    if control_planes and (len(control_planes) < 3 or len(zones) < 3):
+        report(
+            f"a protected stack needs at least 3 control planes across 3 availability zones; "
+            f"found {len(control_planes)} in {len(zones)}"
+        )
+
+
+# -- Kubernetes --------------------------------------------------------------------
+
+
+def k8s_no_privileged_or_root(args: ResourceValidationArgs, report: Report) -> None:
+    pod = _pod_spec(args.resource_type, args.props)
+    if pod is None:
+        return
+    pod_context = pod.get("securityContext") or {}
+    for container in _containers(pod):
+        context = container.get("securityContext") or {}
+        name = container.get("name")
+        if context.get("privileged") is True:
+            report(f"{args.name}: container {name} must not be privileged")
+        if context.get("allowPrivilegeEscalation") is not False:
+            report(f"{args.name}: container {name} must set allowPrivilegeEscalation: false")
+        non_root = context.get("runAsNonRoot", pod_context.get("runAsNonRoot"))
+        user = context.get("runAsUser", pod_context.get("runAsUser"))
+        if non_root is not True or user == 0:
+            report(f"{args.name}: container {name} must run as non-root (runAsNonRoot: true, runAsUser != 0)")
+
+
+def k8s_resources_and_probes(args: ResourceValidationArgs, report: Report) -> None:
+    pod = _pod_spec(args.resource_type, args.props)
+    if pod is None:
+        return
+    for container in pod.get("containers") or []:
+        name = container.get("name")
+        resources = container.get("resources") or {}
+        for kind in ("requests", "limits"):
+            if not all((resources.get(kind) or {}).get(r) for r in ("cpu", "memory")):
+                report(f"{args.name}: container {name} needs cpu and memory {kind}")
+        # Batch pods end on their own; their deadline, not a probe, bounds them.
+        if args.resource_type in LONG_RUNNING:
+            for probe in ("livenessProbe", "readinessProbe"):
+                if not container.get(probe):
+                    report(f"{args.name}: container {name} needs a {probe}")
+
+
+def image_problem(image: str) -> str | None:
+    name, at, _digest = image.partition("@")
+    if at:
+        return None
+    last = name.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return "has no tag (an untagged image means latest)"
+    if last.rsplit(":", 1)[1] == "latest":
+        return "uses the latest tag"
+    return None
+
+
+def k8s_pinned_images(args: ResourceValidationArgs, report: Report) -> None:
+    pod = _pod_spec(args.resource_type, args.props)
+    if pod is None:
+        return
+    for container in _containers(pod):
+        problem = image_problem(str(container.get("image") or ""))
+        if problem:
+            report(f"{args.name}: image {container.get('image')} {problem}; pin a version or a digest")
+
+
+def k8s_namespace_pod_security(args: ResourceValidationArgs, report: Report) -> None:
+    if args.resource_type != "kubernetes:core/v1:Namespace":
+        return
+    labels = _dig(args.props, "metadata", "labels") or {}
+    if not labels.get("pod-security.kubernetes.io/enforce"):
+        report(f"{args.name}: namespaces must carry a pod-security.kubernetes.io/enforce label")
+
+
+def k8s_hpa_owns_replicas(args: StackValidationArgs, report: Report) -> None:
+    targets: set[tuple[Any, Any]] = set()
+
+    def target(hpa: PolicyResource) -> None:
+        ref = _dig(hpa.props, "spec", "scaleTargetRef") or {}
+        if ref.get("kind") == "Deployment":
+            targets.add((_dig(hpa.props, "metadata", "namespace"), ref.get("name")))
+
+    def check(deployment: PolicyResource) -> None:
+        key = (_dig(deployment.props, "metadata", "namespace"), _dig(deployment.props, "metadata", "name"))
+        if key in targets and _dig(deployment.props, "spec", "replicas") is not None:
+            report(
+                f"{deployment.name}: an HPA scales this Deployment; setting spec.replicas would fight it",
+                deployment.urn,
+            )
+
+    _each_resource((r for r in args.resources if r.resource_type == HPA), target)
+    _each_resource((r for r in args.resources if r.resource_type == DEPLOYMENT), check)
+
+
+def _resource_policy(name: str, description: str, validate: Any) -> ResourceValidationPolicy:
+    return ResourceValidationPolicy(name=name, description=description, validate=validate, enforcement_level=MANDATORY)
+
+
+def _stack_policy(name: str, description: str, validate: Any) -> StackValidationPolicy:
+    return StackValidationPolicy(name=name, description=description, validate=validate, enforcement_level=MANDATORY)
+
+
+POLICIES: list[Policy] = [
+    _resource_policy("imdsv2-required", "Instances and launch templates require IMDSv2.", imdsv2_required),
+    _resource_policy("ebs-encrypted", "EBS volumes, root and block devices are encrypted.", ebs_encrypted),
+    _stack_policy(
+        "s3-encrypted",
+        "Every S3 bucket has default server-side encryption.",
+        _bucket_guard(
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+            _sse_set,
+            "needs default encryption (a BucketServerSideEncryptionConfiguration)",
+        ),
+    ),
+    _stack_policy(
+        "s3-public-access-blocked",
+        "Every S3 bucket blocks public access, all four settings.",
+        _bucket_guard(
+            "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+            _all_blocked,
+            "needs a BucketPublicAccessBlock with all four settings true",
+        ),
+    ),
+    _stack_policy(
+        "no-world-ingress",
+        "No ingress from anywhere but 80/443 to public load balancers; never SSH.",
+        no_world_ingress,
+    ),
+    _resource_policy("iam-no-star-star", "No IAM policy allows * actions on * resources.", iam_no_star_star),
+    _stack_policy(
+        "api-not-open-in-protected-stacks",
+        "A protected stack's API endpoint is not open to the world.",
+        api_not_open_in_protected_stacks,
+    ),
+    _stack_policy(
+        "protected-stack-ha",
+        "A protected stack has 3 or more control planes across 3 or more AZs.",
+        protected_stack_is_highly_available,
+    ),
+    _resource_policy(
+        "k8s-no-privileged-or-root",
+        "Containers are not privileged, cannot escalate, and run as non-root.",
+        k8s_no_privileged_or_root,
+    ),
+    _resource_policy(
+        "k8s-resources-and-probes",
+        "Containers have cpu/memory requests and limits; long-running ones liveness and readiness probes.",
+        k8s_resources_and_probes,
+    ),
+    _resource_policy("k8s-pinned-images", "Images carry a tag other than latest, or a digest.", k8s_pinned_images),
+    _resource_policy(
+        "k8s-namespace-pod-security",
+        "Namespaces carry the Pod Security Standards enforce label.",
+        k8s_namespace_pod_security,
+    ),
+    _stack_policy("k8s-hpa-owns-replicas", "HPA-managed Deployments leave replicas unset.", k8s_hpa_owns_replicas),
+]

@@ -1,0 +1,320 @@
+"""The CrossGuard pack, evaluated in-process: every stack's graph passes, in `up` and in
+preview (where unknown values are reported as such, never as violations), and a crafted
+violating resource makes each policy fire with its message."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pulumi.output import Unknown
+
+from policy.podium_policies import POLICIES
+from tests.conftest import graph_for
+from tools import harness, policy_check
+
+BY_NAME = {p.name: p for p in POLICIES}
+POLICY_DIR = Path(__file__).resolve().parent.parent / "policy"
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "local"])
+def test_every_stack_passes_every_policy(stack: str) -> None:
+    verdict = policy_check.evaluate(graph_for(stack))
+    assert verdict.violations == []
+    assert verdict.unknown == []
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_preview_with_unknown_values_reports_no_violation(stack: str) -> None:
+    graph = harness.run(stack, preview=True)
+    assert any(isinstance(v, Unknown) for r in graph.resources for v in r.inputs.values()), "preview has unknowns"
+    verdict = policy_check.evaluate(graph)
+    assert verdict.violations == []
+    # The IAM documents are built from ARNs that exist only after `pulumi up`.
+    assert {f.policy for f in verdict.unknown} <= {"iam-no-star-star"}
+
+
+# -- crafted violations ----------------------------------------------------------------
+
+
+def resource(
+    type_: str,
+    name: str,
+    props: dict[str, Any],
+    *,
+    protect: bool = False,
+    depends: dict[str, list[harness.Resource]] | None = None,
+) -> harness.Resource:
+    urn = f"urn:pulumi:test::podium::{type_}::{name}"
+    property_dependencies = {k: [r.urn for r in v] for k, v in (depends or {}).items()}
+    return harness.Resource(
+        urn=urn,
+        type=type_,
+        name=name,
+        custom=True,
+        parent="",
+        provider="",
+        dependencies=[u for urns in property_dependencies.values() for u in urns],
+        property_dependencies=property_dependencies,
+        protect=protect,
+        delete_before_replace=False,
+        retain_on_delete=False,
+        ignore_changes=[],
+        replace_on_changes=[],
+        additional_secret_outputs=[],
+        inputs=props,
+        secret_inputs=set(),
+    )
+
+
+def messages(policy: str, *resources: harness.Resource) -> list[str]:
+    graph = harness.Graph("test", list(resources), {}, set())
+    return [f.message for f in policy_check.evaluate(graph, [BY_NAME[policy]]).violations]
+
+
+POD = {
+    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
+    "containers": [
+        {
+            "name": "web",
+            "image": "nginx:1.29",
+            "securityContext": {"allowPrivilegeEscalation": False},
+            "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+            "livenessProbe": {"httpGet": {"path": "/", "port": 80}},
+            "readinessProbe": {"httpGet": {"path": "/", "port": 80}},
+        }
+    ],
+}
+
+
+def deployment(name: str = "web", *, replicas: int | None = None, **container: Any) -> harness.Resource:
+    pod = json.loads(json.dumps(POD))
+    pod["containers"][0].update(container)
+    spec: dict[str, Any] = {"template": {"spec": pod}}
+    if replicas is not None:
+        spec["replicas"] = replicas
+    return resource(
+        "kubernetes:apps/v1:Deployment", name, {"metadata": {"name": name, "namespace": "app"}, "spec": spec}
+    )
+
+
+def test_a_clean_deployment_passes_the_kubernetes_policies() -> None:
+    for policy in ("k8s-no-privileged-or-root", "k8s-resources-and-probes", "k8s-pinned-images"):
+        assert messages(policy, deployment()) == [], policy
+
+
+def bucket_parts(guard_type: str, guard_props: dict[str, Any]) -> list[harness.Resource]:
+    bucket = resource("aws:s3/bucket:Bucket", "data", {})
+    return [bucket, resource(guard_type, "data", {"bucket": "b", **guard_props}, depends={"bucket": [bucket]})]
+
+
+SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+ALL_BLOCKED = dict.fromkeys(("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"), True)
+
+
+def security_group(name: str) -> harness.Resource:
+    return resource("aws:ec2/securityGroup:SecurityGroup", name, {"vpcId": "vpc-1"})
+
+
+def ingress(name: str, group: harness.Resource, port: int, cidr: str = "0.0.0.0/0") -> harness.Resource:
+    props = {"ipProtocol": "tcp", "fromPort": port, "toPort": port, "cidrIpv4": cidr, "securityGroupId": "sg"}
+    return resource(
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", name, props, depends={"securityGroupId": [group]}
+    )
+
+
+def public_lb(group: harness.Resource) -> harness.Resource:
+    return resource("aws:lb/loadBalancer:LoadBalancer", "web", {"internal": False}, depends={"securityGroups": [group]})
+
+
+def control_plane(index: int, zone: str, *, protect: bool = True) -> list[harness.Resource]:
+    subnet = resource("aws:ec2/subnet:Subnet", f"private-{index}", {"availabilityZone": zone})
+    instance = resource(
+        "aws:ec2/instance:Instance",
+        f"control-plane-{index}",
+        {"tags": {"kubernetes.io/cluster/podium-prod": "owned"}, "metadataOptions": {"httpTokens": "required"}},
+        protect=protect,
+        depends={"subnetId": [subnet]},
+    )
+    return [subnet, instance]
+
+
+def star_policy(action: Any = "*", resource_: Any = "*") -> str:
+    statement = {"Sid": "Everything", "Effect": "Allow", "Action": action, "Resource": resource_}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+CASES: list[tuple[str, list[harness.Resource], str]] = [
+    (
+        "imdsv2-required",
+        [resource("aws:ec2/launchTemplate:LaunchTemplate", "nodes", {"metadataOptions": {"httpTokens": "optional"}})],
+        "must require IMDSv2",
+    ),
+    ("imdsv2-required", [resource("aws:ec2/instance:Instance", "box", {})], "must require IMDSv2"),
+    ("ebs-encrypted", [resource("aws:ebs/volume:Volume", "data", {"encrypted": False})], "must be encrypted"),
+    (
+        "ebs-encrypted",
+        [resource("aws:ec2/instance:Instance", "box", {"rootBlockDevice": {"encrypted": False}})],
+        "must be encrypted",
+    ),
+    (
+        "ebs-encrypted",
+        [
+            resource(
+                "aws:ec2/launchTemplate:LaunchTemplate",
+                "nodes",
+                {"blockDeviceMappings": [{"deviceName": "/dev/sda1", "ebs": {"encrypted": "false"}}]},
+            )
+        ],
+        "/dev/sda1 must be encrypted",
+    ),
+    ("s3-encrypted", [resource("aws:s3/bucket:Bucket", "data", {})], "needs default encryption"),
+    ("s3-encrypted", bucket_parts(SSE, {"rules": [{}]}), "needs default encryption"),
+    ("s3-public-access-blocked", [resource("aws:s3/bucket:Bucket", "data", {})], "needs a BucketPublicAccessBlock"),
+    (
+        "s3-public-access-blocked",
+        bucket_parts(PAB, {**ALL_BLOCKED, "restrictPublicBuckets": False}),
+        "all four settings true",
+    ),
+    ("no-world-ingress", [ingress("ssh", security_group("admin"), 22)], "SSH (22) must never be open"),
+    ("no-world-ingress", [ingress("app", security_group("nodes"), 8080)], "allowed only on 80 or 443"),
+    (
+        "no-world-ingress",
+        [
+            security_group("nodes"),
+            resource(
+                "aws:ec2/securityGroup:SecurityGroup",
+                "legacy",
+                {"ingress": [{"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}]},
+            ),
+        ],
+        "SSH (22) must never be open",
+    ),
+    (
+        "iam-no-star-star",
+        [resource("aws:iam/rolePolicy:RolePolicy", "admin", {"role": "r", "policy": star_policy()})],
+        "allows every action on every resource",
+    ),
+    (
+        "iam-no-star-star",
+        [resource("aws:iam/rolePolicy:RolePolicy", "admin", {"role": "r", "policy": star_policy(["*:*"], ["*"])})],
+        "allows every action on every resource",
+    ),
+    (
+        "iam-no-star-star",
+        [
+            resource(
+                "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+                "admin",
+                {"role": "r", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
+            )
+        ],
+        "grants every action on every resource",
+    ),
+    (
+        "api-not-open-in-protected-stacks",
+        [resource("aws:kms/key:Key", "k", {}, protect=True), ingress("api", security_group("api-lb"), 6443)],
+        "open to 0.0.0.0/0 in a protected stack",
+    ),
+    (
+        "protected-stack-ha",
+        [*control_plane(0, "us-east-1a")],
+        "at least 3 control planes across 3 availability zones; found 1 in 1",
+    ),
+    (
+        "protected-stack-ha",
+        [*control_plane(0, "us-east-1a"), *control_plane(1, "us-east-1a"), *control_plane(2, "us-east-1b")],
+        "found 3 in 2",
+    ),
+    (
+        "k8s-no-privileged-or-root",
+        [deployment(securityContext={"privileged": True, "allowPrivilegeEscalation": False})],
+        "must not be privileged",
+    ),
+    (
+        "k8s-no-privileged-or-root",
+        [deployment(securityContext={"runAsUser": 0, "allowPrivilegeEscalation": False})],
+        "must run as non-root",
+    ),
+    ("k8s-no-privileged-or-root", [deployment(securityContext={})], "allowPrivilegeEscalation: false"),
+    (
+        "k8s-resources-and-probes",
+        [deployment(resources={"requests": {"cpu": "1", "memory": "1Gi"}})],
+        "needs cpu and memory limits",
+    ),
+    ("k8s-resources-and-probes", [deployment(livenessProbe=None)], "needs a livenessProbe"),
+    ("k8s-pinned-images", [deployment(image="nginx:latest")], "uses the latest tag"),
+    ("k8s-pinned-images", [deployment(image="docker.io/library/nginx")], "has no tag"),
+    (
+        "k8s-namespace-pod-security",
+        [resource("kubernetes:core/v1:Namespace", "app", {"metadata": {"name": "app"}})],
+        "pod-security.kubernetes.io/enforce label",
+    ),
+    (
+        "k8s-hpa-owns-replicas",
+        [
+            deployment(replicas=3),
+            resource(
+                "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+                "web",
+                {
+                    "metadata": {"name": "web", "namespace": "app"},
+                    "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}},
+                },
+            ),
+        ],
+        "setting spec.replicas would fight it",
+    ),
+]
+
+
+@pytest.mark.parametrize(("policy", "resources", "expected"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_each_policy_fires_on_a_violation_with_its_message(
+    policy: str, resources: list[harness.Resource], expected: str
+) -> None:
+    found = messages(policy, *resources)
+    assert found and all(expected in m for m in found), found
+
+
+def test_every_policy_has_a_crafted_violation() -> None:
+    assert {c[0] for c in CASES} == set(BY_NAME)
+
+
+def test_allowed_shapes_do_not_fire() -> None:
+    lb_group = security_group("lb")
+    assert messages("no-world-ingress", lb_group, public_lb(lb_group), ingress("https", lb_group, 443)) == []
+    allowed_api = ingress("api", security_group("api-lb"), 6443, "198.51.100.0/24")
+    assert (
+        messages("api-not-open-in-protected-stacks", resource("aws:kms/key:Key", "k", {}, protect=True), allowed_api)
+        == []
+    )
+    assert messages("api-not-open-in-protected-stacks", ingress("api", security_group("api-lb"), 6443)) == []
+    ha = [*control_plane(0, "a"), *control_plane(1, "b"), *control_plane(2, "c")]
+    assert messages("protected-stack-ha", *ha) == []
+    assert messages("k8s-hpa-owns-replicas", deployment(replicas=3)) == []
+    assert (
+        messages(
+            "iam-no-star-star", resource("aws:iam/rolePolicy:RolePolicy", "ok", {"policy": star_policy("s3:GetObject")})
+        )
+        == []
+    )
+
+
+def test_unknown_values_are_not_violations() -> None:
+    template = resource("aws:ec2/launchTemplate:LaunchTemplate", "nodes", {"metadataOptions": Unknown()})
+    graph = harness.Graph("test", [template], {}, set())
+    verdict = policy_check.evaluate(graph, [BY_NAME["imdsv2-required"]])
+    assert verdict.violations == []
+    assert [f.policy for f in verdict.unknown] == ["imdsv2-required"]
+
+
+def test_policy_pack_project_files() -> None:
+    pack = yaml.safe_load((POLICY_DIR / "PulumiPolicy.yaml").read_text())
+    assert pack["runtime"]["name"] == "python"
+    assert "pulumi-policy" in (POLICY_DIR / "requirements.txt").read_text()
+    assert all(p.enforcement_level.value == "mandatory" for p in POLICIES)
+    assert len(BY_NAME) == len(POLICIES), "policy names are unique"
