@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CHECKOV_VENV ?= .venv-checkov
 STACK ?= dev
 
-.PHONY: venv plan test lint typecheck unit docs workflows integration clean
+.PHONY: venv plan bench test lint typecheck unit docs workflows integration clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -22,9 +22,14 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 
 venv: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 
-## Offline plan of one stack (STACK=dev|prod|local): resource tree and counts, no AWS, no CLI.
+## Offline plan of one stack (STACK=dev|staging|prod|local): tree, counts, outputs, cost,
+## policy verdict; OUT=dir also writes manifests, scripts, IAM documents, graph, diagram.
 plan: venv
-	$(PY) -m tools.plan $(STACK)
+	$(PY) -m tools.plan $(STACK) $(if $(OUT),--out $(OUT))
+
+## Plan timing: prod and a scaled prod (10 pools, replicas x3), min and median of 5 runs.
+bench: venv
+	$(PY) -m tools.bench --runs 5
 
 ## Everything CI checks: lint, format, types, then the tests.
 test: lint typecheck unit

@@ -13,6 +13,7 @@ import yaml
 from pulumi.output import Unknown
 
 from policy.podium_policies import POLICIES
+from tests.builders import resource
 from tests.conftest import graph_for
 from tools import harness, policy_check
 
@@ -38,36 +39,6 @@ def test_preview_with_unknown_values_reports_no_violation(stack: str) -> None:
 
 
 # -- crafted violations ----------------------------------------------------------------
-
-
-def resource(
-    type_: str,
-    name: str,
-    props: dict[str, Any],
-    *,
-    protect: bool = False,
-    depends: dict[str, list[harness.Resource]] | None = None,
-) -> harness.Resource:
-    urn = f"urn:pulumi:test::podium::{type_}::{name}"
-    property_dependencies = {k: [r.urn for r in v] for k, v in (depends or {}).items()}
-    return harness.Resource(
-        urn=urn,
-        type=type_,
-        name=name,
-        custom=True,
-        parent="",
-        provider="",
-        dependencies=[u for urns in property_dependencies.values() for u in urns],
-        property_dependencies=property_dependencies,
-        protect=protect,
-        delete_before_replace=False,
-        retain_on_delete=False,
-        ignore_changes=[],
-        replace_on_changes=[],
-        additional_secret_outputs=[],
-        inputs=props,
-        secret_inputs=set(),
-    )
 
 
 def messages(policy: str, *resources: harness.Resource) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import hashlib
 import json
 import runpy
@@ -396,12 +397,18 @@ def run(
         runpy.run_path(str(main), run_name="__main__")
 
     error: BaseException | None = None
+    # The SDKs allocate many long-lived objects (typing machinery of every resource
+    # class): the collector's repeated passes over them cost more than they free.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         loop.run_until_complete(run_in_stack(run_main))
     except Exception as exc:  # noqa: BLE001 - reported with the partial graph
         error = exc
     finally:
         loop.close()
+        if collecting:
+            gc.enable()
     graph = _graph(project, stack, monitor)
     if error is not None:
         raise ProgramError(str(error), graph) from error

@@ -1,17 +1,24 @@
-"""Offline plan: `python -m tools.plan <stack>`.
+"""Offline plan: `python -m tools.plan <stack> [--out DIR] [--config FILE]`.
 
 Runs the program for one stack under mocks (no AWS credentials, no Pulumi CLI) and prints
-the resource tree (components and their children) and a count per resource type. An
-invalid config prints the settings error and exits 1.
+the resource tree, a count per resource type, the outputs, a monthly cost estimate and
+the policy pack's verdict. Exit codes: 0 fine, 1 the program stopped (invalid config),
+2 no such stack file, 3 mandatory policy violations.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import sys
 from collections import Counter
+from pathlib import Path
 
-from tools import harness
+import yaml
+from pulumi.output import Unknown
+
+from tools import cost, diagram, harness, policy_check, render
 
 
 def render_tree(graph: harness.Graph) -> list[str]:
@@ -47,15 +54,82 @@ def one_line(value: object) -> str:
     return text if len(lines) <= 1 else f"{lines[0]} ... ({len(lines)} lines)"
 
 
+POLICY_VIOLATIONS = 3
+
+
+def render_verdict(verdict: policy_check.Verdict) -> list[str]:
+    status = "PASS" if verdict.passed else "FAIL"
+    lines = [f"Policy verdict: {status} ({len(verdict.violations)} mandatory violations)"]
+    lines += [f"  {f.policy}: {f.message}" for f in verdict.violations]
+    lines += [f"  cannot be checked until `pulumi up`: {f.policy}: {f.message}" for f in verdict.unknown]
+    return lines
+
+
+def _json_default(value: object) -> str:
+    return "[unknown until pulumi up]" if isinstance(value, Unknown) else str(value)
+
+
+def write_out(graph: harness.Graph, out: Path, estimate: cost.Estimate, verdict: policy_check.Verdict) -> list[Path]:
+    """Everything a reviewer reads, with every secret redacted: one YAML file per
+    Kubernetes object, every bootstrap script, every IAM and bucket policy document,
+    the graph as JSON, the diagram, the cost and the verdict."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = render.write_manifests(graph, out / "manifests")
+    scripts, policies = out / "scripts", out / "iam"
+    for resource in graph.resources:
+        public = resource.public_inputs
+        if resource.type == "aws:ec2/instance:Instance" and isinstance(public.get("userData"), str):
+            written.append(_write(scripts / f"{resource.name}.sh", public["userData"]))
+        elif resource.type == "aws:ec2/launchTemplate:LaunchTemplate" and isinstance(public.get("userData"), str):
+            written.append(_write(scripts / f"{resource.name}.sh", base64.b64decode(public["userData"]).decode()))
+        for key in ("policy", "assumeRolePolicy"):
+            document = public.get(key)
+            if resource.type.startswith(("aws:iam/", "aws:s3/bucketPolicy")) and isinstance(document, str):
+                pretty = json.dumps(json.loads(document), indent=2) if document != harness.REDACTED else document
+                written.append(_write(policies / f"{resource.name}.{key}.json", pretty + "\n"))
+    dump = [
+        {
+            "urn": r.urn,
+            "type": r.type,
+            "parent": r.parent,
+            "provider": r.provider_urn,
+            "dependencies": r.dependencies,
+            "protect": r.protect,
+            "ignoreChanges": r.ignore_changes,
+            "inputs": r.public_inputs,
+            "outputs": r.public_outputs,
+        }
+        for r in graph.resources
+    ]
+    graph_json = {"stack": graph.stack, "resources": dump, "outputs": graph.public_exports}
+    written.append(_write(out / "graph.json", json.dumps(graph_json, indent=2, default=_json_default) + "\n"))
+    written.append(_write(out / "diagram.mmd", diagram.mermaid(graph)))
+    written.append(_write(out / "cost.txt", "\n".join(cost.render(estimate)) + "\n"))
+    written.append(_write(out / "policy.txt", "\n".join(render_verdict(verdict)) + "\n"))
+    return written
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.plan", description="Offline plan of one Podium stack.")
     parser.add_argument("stack", help=f"stack name, one of: {', '.join(harness.stacks())}")
+    parser.add_argument("--out", type=Path, help="write manifests, scripts, IAM documents, graph, diagram here")
+    parser.add_argument(
+        "--config", type=Path, help="a stack file to read the config from instead of Pulumi.<stack>.yaml"
+    )
     args = parser.parse_args(argv)
-    if not harness.stack_file(args.stack).exists():
-        print(f"no stack file {harness.stack_file(args.stack).name}", file=sys.stderr)
+    config_file = args.config or harness.stack_file(args.stack)
+    if not config_file.exists():
+        print(f"no stack file {config_file.name}", file=sys.stderr)
         return 2
+    config = dict((yaml.safe_load(config_file.read_text()) or {}).get("config") or {})
     try:
-        graph = harness.run(args.stack)
+        graph = harness.run(args.stack, config)
     except harness.ProgramError as error:
         print(f"plan for stack {args.stack!r} failed:\n{error}", file=sys.stderr)
         print(f"resources registered before the failure: {len(error.graph.resources)}", file=sys.stderr)
@@ -67,8 +141,20 @@ def main(argv: list[str] | None = None) -> int:
     print("\nStack outputs:")
     for key in sorted(graph.exports):
         print(f"  {key}: {'[secret]' if key in graph.secret_exports else one_line(graph.exports[key])}")
-    return 0
+    estimate = cost.estimate(graph)
+    print()
+    print("\n".join(cost.render(estimate)))
+    verdict = policy_check.evaluate(graph)
+    print()
+    print("\n".join(render_verdict(verdict)))
+    if args.out:
+        files = write_out(graph, args.out, estimate, verdict)
+        print(f"\nwrote {len(files)} files under {args.out}")
+    return 0 if verdict.passed else POLICY_VIOLATIONS
 
 
 if __name__ == "__main__":
+    # Cache the project's own bytecode even where PYTHONDONTWRITEBYTECODE is set: every
+    # plan would otherwise recompile it.
+    sys.dont_write_bytecode = False
     sys.exit(main())
