@@ -107,7 +107,7 @@ if settings.on_aws:
     outputs.export("nodeSecurityGroupId", bootstrap.node_security_group_id)
     k8s = cluster_provider(settings.cluster_name, kubeconfig=bootstrap.kubeconfig, depends_on=[bootstrap.ready])
     node_name_pattern = ec2_node_name_pattern(settings.region)
-    node_ip_cidrs = [settings.network.cidr]
+    node_ip_cidrs: list[pulumi.Input[str]] = [settings.network.cidr, *bootstrap.public_node_cidrs]
     cloud_providers: list[pulumi.ProviderResource] = [aws_cloud]
     backup_target: BackupTarget | None = BackupTarget(
         region=settings.region,

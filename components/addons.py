@@ -44,15 +44,21 @@ class ClusterAddonsArgs:
     pod_cidr: str
     deletion_protection: bool
     node_name_pattern: str  # kubelets whose serving certificates may be approved
-    node_ip_cidrs: Sequence[str]  # where those kubelets' addresses must lie
+    node_ip_cidrs: Sequence[pulumi.Input[str]]  # where those kubelets' addresses must lie
     chart_versions: Mapping[str, str]  # podium:addonVersions
     region: str | None = None
 
 
 def ec2_node_name_pattern(region: str) -> str:
-    """EC2 private DNS names, the node names Podium's kubelets register with."""
-    domain = r"ec2\.internal" if region == "us-east-1" else rf"{re.escape(region)}\.compute\.internal"
-    return rf"^ip-[0-9]{{1,3}}(-[0-9]{{1,3}}){{3}}\.{domain}$"
+    """EC2 DNS names a kubelet's serving certificate may carry: the private name its
+    node registers with and, for a control plane behind an Elastic IP, the public name
+    the cloud controller adds to its addresses."""
+    if region == "us-east-1":
+        private, public = r"ec2\.internal", r"compute-1\.amazonaws\.com"
+    else:
+        private, public = rf"{re.escape(region)}\.compute\.internal", rf"{re.escape(region)}\.compute\.amazonaws\.com"
+    octets = r"[0-9]{1,3}(-[0-9]{1,3}){3}"
+    return rf"^(ip-{octets}\.{private}|ec2-{octets}\.{public})$"
 
 
 def calico_values(pod_cidr: str) -> dict[str, Any]:
@@ -139,7 +145,7 @@ def storage_class_objects(deletion_protection: bool) -> dict[str, dict[str, Any]
     return classes
 
 
-def csr_approver_values(node_name_pattern: str, node_ip_cidrs: Sequence[str]) -> dict[str, Any]:
+def csr_approver_values(node_name_pattern: str, node_ip_cidrs: Sequence[pulumi.Input[str]]) -> dict[str, Any]:
     """Approves kubelet serving certificates only for node names matching the pattern,
     with addresses inside the cluster's network: what lets metrics-server verify
     kubelets instead of skipping TLS verification."""

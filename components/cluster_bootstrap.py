@@ -133,6 +133,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
     kms_key_arn: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
     etcd_backup_bucket: pulumi.Output[str]
+    public_node_cidrs: list[pulumi.Output[str]]  # a node's public address: the single control plane's EIP
     ready: ApiReadiness
 
     def __init__(self, name: str, args: ClusterBootstrapArgs, opts: pulumi.ResourceOptions | None = None):
@@ -188,11 +189,13 @@ class ClusterBootstrap(pulumi.ComponentResource):
             endpoint_host: pulumi.Output[str] = eip.public_dns
             extra_sans: pulumi.Output[list[str]] = pulumi.Output.all(eip.public_ip)
             target_group = None
+            self.public_node_cidrs = [eip.public_ip.apply(lambda ip: f"{ip}/32")]
         else:
             lb, target_group = self._load_balancer(security["api_lb"])
             endpoint_host = lb.dns_name
             extra_sans = pulumi.Output.all()
             eip = None
+            self.public_node_cidrs = []
         api_endpoint = endpoint_host.apply(lambda host: f"{host}:{kubeadm.API_PORT}")
         self.endpoint = endpoint_host.apply(lambda host: f"https://{host}:{kubeadm.API_PORT}")
 
@@ -455,6 +458,8 @@ class ClusterBootstrap(pulumi.ComponentResource):
                 "path": "/readyz",
                 "port": "traffic-port",
                 "interval": 10,
+                # Explicitly below the interval: not every API version accepts them equal.
+                "timeout": 5,
                 "healthy_threshold": 2,
                 "unhealthy_threshold": 2,
             },

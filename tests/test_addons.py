@@ -116,7 +116,13 @@ def test_metrics_server_verifies_kubelets_whose_serving_certificates_are_approve
     )
     assert not pattern.match("evil.example.com")
     assert not pattern.match("ip-10-20-1-5.ec2.internal.evil.example.com")
-    assert approver["providerIpPrefixes"] == [stack_config(aws_graph.stack)["podium:network"]["cidr"]]
+    vpc = stack_config(aws_graph.stack)["podium:network"]["cidr"]
+    eips = [e.state["publicIp"] for e in aws_graph.of_type("aws:ec2/eip:Eip") if e.name == "cluster-api"]
+    # One control plane sits behind an Elastic IP: its public address is in its certificate too.
+    assert approver["providerIpPrefixes"] == [vpc, *(f"{ip}/32" for ip in eips)]
+    public = [e.state["publicDns"] for e in aws_graph.of_type("aws:ec2/eip:Eip") if e.name == "cluster-api"]
+    assert all(pattern.match(name) for name in public)
+    assert not pattern.match("ec2-1-2-3-4.compute-1.amazonaws.com.evil.example.com")
 
 
 def test_ec2_node_name_pattern_per_region() -> None:

@@ -62,6 +62,7 @@ def test_prod_has_three_control_planes_in_three_zones_behind_an_nlb() -> None:
     # Without this a control plane reaching itself through the NLB times out.
     assert target_group.inputs["preserveClientIp"] == "false"
     assert target_group.inputs["healthCheck"]["path"] == "/readyz"
+    assert target_group.inputs["healthCheck"]["timeout"] < target_group.inputs["healthCheck"]["interval"]
     attached = {a.inputs["targetId"] for a in graph.of_type("aws:lb/targetGroupAttachment:TargetGroupAttachment")}
     assert attached == {p.id for p in planes}
     assert [e.name for e in graph.of_type("aws:ec2/eip:Eip") if not e.name.startswith("network-nat-")] == []

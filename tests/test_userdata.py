@@ -22,7 +22,7 @@ from components import kubeadm, userdata
 STUB = Path(__file__).parent / "stubs" / "fake-command"
 SHELLCHECK = Path(sys.executable).parent / "shellcheck"
 STUBBED = ["apt-get", "apt-mark", "aws", "blkid", "curl", "gpg", "kubeadm", "kubectl", "mkfs.ext4", "modprobe"]
-STUBBED += ["mount", "mountpoint", "sleep", "snap", "swapoff", "sysctl", "systemctl"]
+STUBBED += ["mount", "mountpoint", "sleep", "snap", "swapoff", "sysctl", "systemctl", "crictl"]
 # The only real programs the scripts may run; anything else is "command not found",
 # so a new system-changing call cannot slip past the stubs.
 REAL = ["basename", "cat", "chmod", "cp", "date", "dirname", "grep", "head", "mkdir", "mv", "python3", "rm", "rmdir"]
@@ -594,8 +594,10 @@ def test_etcd_snapshot_is_uploaded_and_the_local_file_removed(node: Node) -> Non
     (node.root / "var/lib/etcd/member").mkdir(parents=True)
     run = node.run(script, env={"NODE_NAME": NODE_NAME})
     assert run.returncode == 0, run.output
-    exec_call = run.calls[run.index(r"^kubectl ")]
-    assert f"-n kube-system exec etcd-{NODE_NAME} -- etcdctl --endpoints=https://127.0.0.1:2379" in exec_call
+    assert run.index(r"^crictl ps --name \^etcd\$ --state running --quiet$") < run.index(r"^crictl exec ")
+    exec_call = run.calls[run.index(r"^crictl exec ")]
+    assert "crictl exec 3f2a9c0etcd etcdctl --endpoints=https://127.0.0.1:2379" in exec_call
+    assert run.count(r"^kubectl ") == 0, "no API server or kubelet in the path"
     for flag in (
         "--cacert=/etc/kubernetes/pki/etcd/ca.crt",
         "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt",
@@ -608,6 +610,15 @@ def test_etcd_snapshot_is_uploaded_and_the_local_file_removed(node: Node) -> Non
     assert upload.endswith(f" s3://{BUCKET}/etcd/podium-dev/{NODE_NAME}/{match.group(2)}.db")
     assert [p.name for p in run.file("/var/lib/etcd").iterdir()] == ["member"]
     assert os.listdir(run.state / "s3")
+
+
+def test_etcd_snapshot_without_a_running_etcd_fails_clearly(node: Node) -> None:
+    script = userdata.render_etcd_snapshot_script(cluster_name="podium-dev", region="eu-west-1", bucket=BUCKET)
+    (node.state / "etcd-down").touch()
+    run = node.run(script, env={"NODE_NAME": NODE_NAME})
+    assert run.returncode != 0
+    assert f"no running etcd container on {NODE_NAME}" in run.output
+    assert run.count(r"^aws s3 cp") == 0
 
 
 def test_etcd_snapshot_failure_is_reported(node: Node) -> None:

@@ -319,6 +319,7 @@ def test_backup_upload_script_signs_with_sigv4_and_keeps_keys_off_the_command_li
     (call,) = calls.read_text().splitlines()
     assert "--aws-sigv4 aws:amz:us-east-1:s3" in call
     assert "--config /etc/podium/backup-aws/curlrc" in call
+    assert "--header x-amz-content-sha256: UNSIGNED-PAYLOAD" in call
     assert " https://podium-dev-db-backups-abc.s3.us-east-1.amazonaws.com/mongodump/podium-dev/" in call
     (archive_dir / "dump.archive.gz").write_bytes(b"")
     empty = subprocess.run(

@@ -9,10 +9,12 @@ if [ ! -s "$archive" ]; then
   exit 1
 fi
 key="${BACKUP_PREFIX}$(date -u +%Y%m%dT%H%M%SZ).archive.gz"
-# The credentials come from a file (curl --config), never from the command line.
+# The credentials come from a file (curl --config), never from the command line. S3
+# wants the payload hash header; older curls do not add it for SigV4 themselves.
 curl --fail --silent --show-error --retry 5 --retry-all-errors \
   --config /etc/podium/backup-aws/curlrc \
   --aws-sigv4 "aws:amz:${AWS_REGION}:s3" \
+  --header "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
   --upload-file "$archive" \
   "https://${BACKUP_BUCKET}.s3.${AWS_REGION}.amazonaws.com/${key}"
 echo "podium-backup: uploaded s3://${BACKUP_BUCKET}/${key}"

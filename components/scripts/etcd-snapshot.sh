@@ -11,9 +11,17 @@ export PATH="$PATH:/snap/bin"
 node_name=${NODE_NAME:?NODE_NAME is set by podium-etcd-snapshot.service}
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 file=podium-snapshot-$stamp.db
-# The etcd pod mounts /var/lib/etcd from the host, so the file lands on the etcd volume.
+# The etcd container mounts /var/lib/etcd from the host, so the file lands on the etcd
+# volume. crictl talks to containerd on this host: neither the API server nor this
+# node's kubelet serving certificate is in the path.
+export CONTAINER_RUNTIME_ENDPOINT=unix:///run/containerd/containerd.sock
 trap 'rm -f "$root/var/lib/etcd/$file" "$root/var/lib/etcd/$file.part"' EXIT
-kubectl --kubeconfig "$root/etc/kubernetes/admin.conf" -n kube-system exec "etcd-$node_name" -- \
+container=$(crictl ps --name '^etcd$' --state running --quiet | head -n 1)
+if [[ -z $container ]]; then
+  echo "no running etcd container on $node_name" >&2
+  exit 1
+fi
+crictl exec "$container" \
   etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt \
   --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key \
   snapshot save "/var/lib/etcd/$file"
