@@ -377,7 +377,7 @@ def node_policy(
     kms_key_arn: str,
     token_parameter: str,
 ) -> Policy:
-    """Inline policy for worker nodes: image pulls, instance lookups and the join token, nothing else."""
+    """Inline policy for worker nodes: instance lookups and the join token, nothing else."""
     _check_literal(
         partition=partition,
         region=region,
