@@ -79,8 +79,6 @@ if settings.on_aws:
                 cluster_name=settings.cluster_name,
                 kubernetes_version=settings.kubernetes_version,
                 region=settings.region,
-                pod_cidr=settings.cluster.pod_cidr,
-                service_cidr=settings.cluster.service_cidr,
                 pool_name=pool.name,
                 instance_type=pool.instance_type,
                 min_size=pool.min,

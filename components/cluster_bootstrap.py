@@ -108,7 +108,6 @@ class JoinMaterial:
     api_endpoint: pulumi.Output[str]  # host:6443
     ca_cert_hash: pulumi.Output[str]
     token_parameter: str
-    token_parameter_arn: pulumi.Output[str]
     token: pulumi.Output[str]  # secret
 
 
@@ -164,7 +163,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
         self.kms_key_arn = key.arn
 
         token = self._bootstrap_token()
-        token_parameter = self._secure_parameter("token", self._names.token, token, key)
+        self._secure_parameter("token", self._names.token, token, key)
         # Losing this key makes every Secret in etcd (and in every snapshot) unreadable.
         encryption_key = random.RandomBytes(f"{name}-encryption-key", length=32, opts=self._keep())
         self._secure_parameter(
@@ -248,7 +247,6 @@ class ClusterBootstrap(pulumi.ComponentResource):
             api_endpoint=api_endpoint,
             ca_cert_hash=self.discovery_hash,
             token_parameter=self._names.token,
-            token_parameter_arn=token_parameter.arn,
             token=token,
         )
         self.register_outputs(
@@ -592,7 +590,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
                 kubeadm.kubelet_configuration(),
             ]
         else:
-            documents = [kubeadm.join_configuration(params, ca_hash, control_plane=True)]
+            documents = [kubeadm.join_configuration(params.control_plane_endpoint, ca_hash, control_plane=True)]
         return render_node_script(
             NodeBoot(
                 role=role,

@@ -125,7 +125,7 @@ def init_configuration(labels: Mapping[str, str] | None = None) -> dict[str, Any
 
 
 def join_configuration(
-    p: ClusterParams,
+    api_endpoint: str,
     ca_cert_hash: str,
     *,
     control_plane: bool,
@@ -138,7 +138,7 @@ def join_configuration(
         "kind": "JoinConfiguration",
         "discovery": {
             "bootstrapToken": {
-                "apiServerEndpoint": p.control_plane_endpoint,
+                "apiServerEndpoint": api_endpoint,
                 "token": BOOTSTRAP_TOKEN,
                 "caCertHashes": [ca_cert_hash],
             }

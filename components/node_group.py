@@ -22,8 +22,6 @@ class NodeGroupArgs:
     cluster_name: str
     kubernetes_version: str
     region: str
-    pod_cidr: str
-    service_cidr: str
     pool_name: str
     instance_type: str
     min_size: int
@@ -42,16 +40,8 @@ class NodeGroupArgs:
 
 def worker_script(args: NodeGroupArgs, api_endpoint: str, ca_cert_hash: str) -> str:
     """The pool's user data: names and hashes only; the token comes from SSM."""
-    host = api_endpoint.rsplit(":", 1)[0]
-    params = kubeadm.ClusterParams(
-        cluster_name=args.cluster_name,
-        kubernetes_version=args.kubernetes_version,
-        endpoint_host=host,
-        pod_cidr=args.pod_cidr,
-        service_cidr=args.service_cidr,
-    )
     join = kubeadm.join_configuration(
-        params, ca_cert_hash, control_plane=False, labels=args.labels, taints=list(args.taints)
+        api_endpoint, ca_cert_hash, control_plane=False, labels=args.labels, taints=list(args.taints)
     )
     return render_node_script(
         NodeBoot(

@@ -42,7 +42,6 @@ SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 INSTANCE = "aws:ec2/instance:Instance"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-SUBNET = "aws:ec2/subnet:Subnet"
 IAM_DOCUMENT_TYPES = (
     "aws:iam/policy:Policy",
     "aws:iam/rolePolicy:RolePolicy",

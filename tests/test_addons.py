@@ -205,7 +205,7 @@ def test_addon_versions_can_be_overridden() -> None:
     assert found["metrics-server"].inputs["version"] == versions.charts()["metricsServer"].version
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod", "local"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "local"])
 def test_plain_objects_pass_kubernetes_validate_strict(stack: str) -> None:
     graph = graph_for(stack)
     minor = stack_config(stack)["podium:kubernetesVersion"].rsplit(".", 1)[0]

@@ -33,9 +33,9 @@ def all_documents() -> dict[str, dict]:
     return {
         "cluster": kubeadm.cluster_configuration(PARAMS),
         "init": kubeadm.init_configuration(),
-        "control-plane-join": kubeadm.join_configuration(PARAMS, HASH, control_plane=True),
+        "control-plane-join": kubeadm.join_configuration(PARAMS.control_plane_endpoint, HASH, control_plane=True),
         "worker-join": kubeadm.join_configuration(
-            PARAMS, HASH, control_plane=False, labels={"podium/pool": "db"}, taints=[DB_TAINT]
+            PARAMS.control_plane_endpoint, HASH, control_plane=False, labels={"podium/pool": "db"}, taints=[DB_TAINT]
         ),
         "kubelet": kubeadm.kubelet_configuration(),
     }

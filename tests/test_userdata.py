@@ -77,12 +77,16 @@ def kubeadm_config(role: str) -> str:
             kubeadm.kubelet_configuration(),
         ]
     elif role == "control-plane":
-        documents = [kubeadm.join_configuration(PARAMS, CA_HASH, control_plane=True)]
+        documents = [kubeadm.join_configuration(PARAMS.control_plane_endpoint, CA_HASH, control_plane=True)]
     else:
         taint = kubeadm.Taint("podium/dedicated", "db", "NoSchedule")
         documents = [
             kubeadm.join_configuration(
-                PARAMS, CA_HASH, control_plane=False, labels={"podium/pool": "db"}, taints=[taint]
+                PARAMS.control_plane_endpoint,
+                CA_HASH,
+                control_plane=False,
+                labels={"podium/pool": "db"},
+                taints=[taint],
             )
         ]
     return kubeadm.render(documents)

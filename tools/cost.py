@@ -111,7 +111,7 @@ def estimate(graph: harness.Graph, prices: Mapping[str, Any] | None = None) -> E
             add(resource, f"{inputs['size']} GiB gp3 ({resource.name})", inputs["size"] * gp3)
             control_plane_cost += inputs["size"] * gp3
         elif resource.type == "aws:autoscaling/group:Group":
-            template = _template_of(graph, resource)
+            template = _template_of(by_urn, resource)
             count = int(inputs["desiredCapacity"])
             spot = "mixedInstancesPolicy" in inputs
             instance_type = template.inputs["instanceType"] if template else "unknown"
@@ -165,8 +165,7 @@ def estimate(graph: harness.Graph, prices: Mapping[str, Any] | None = None) -> E
     return result
 
 
-def _template_of(graph: harness.Graph, group: harness.Resource) -> harness.Resource | None:
-    by_urn = {r.urn: r for r in graph.resources}
+def _template_of(by_urn: Mapping[str, harness.Resource], group: harness.Resource) -> harness.Resource | None:
     for urn in group.dependencies:
         resource = by_urn.get(urn)
         if resource is not None and resource.type == "aws:ec2/launchTemplate:LaunchTemplate":
