@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CHECKOV_VENV ?= .venv-checkov
 STACK ?= dev
 
-.PHONY: venv plan bench test lint typecheck unit docs workflows integration clean
+.PHONY: venv plan bench test lint typecheck unit docs urns workflows integration clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -57,6 +57,10 @@ integration: venv
 ## Regenerate Pulumi.yaml's config block and the README config reference from settings.
 docs: venv
 	$(PY) -m tools.configdoc
+
+## Refresh tests/data/urns/ after an intended change of resource identities (see tools/urns.py).
+urns: venv
+	$(PY) -m tools.urns
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache

@@ -2,23 +2,20 @@
 
 import pulumi
 
-from components import app_manifests, outputs, versions
-from components import settings as stack_settings
-from components.addons import (
-    INGRESS_NAMESPACE,
-    KIND_NODE_NAME_PATTERN,
-    LOCAL_HTTP_HOST_PORT,
-    ClusterAddons,
-    ClusterAddonsArgs,
-    ec2_node_name_pattern,
-)
-from components.aws_provider import aws_provider
-from components.cluster_bootstrap import ClusterBootstrap, ClusterBootstrapArgs, ControlPlaneSpec
-from components.k8s_provider import cluster_provider
-from components.kubeadm import Taint
-from components.network import Network, NetworkArgs
-from components.node_group import NodeGroup, NodeGroupArgs
-from components.webapp import BackupTarget, WebApp, WebAppArgs
+from components.app import manifests as app_manifests
+from components.app.webapp import BackupTarget, WebApp, WebAppArgs
+from components.cluster.bootstrap import ClusterBootstrap, ClusterBootstrapArgs
+from components.cluster.kubeadm import Taint
+from components.cluster.members import ControlPlaneSpec
+from components.cluster.node_group import NodeGroup, NodeGroupArgs
+from components.config import outputs, versions
+from components.config import settings as stack_settings
+from components.network.network import Network, NetworkArgs
+from components.platform.addons import ClusterAddons, ClusterAddonsArgs
+from components.platform.certificates import KIND_NODE_NAME_PATTERN, ec2_node_name_pattern
+from components.platform.ingress import INGRESS_NAMESPACE, LOCAL_HTTP_HOST_PORT
+from components.platform.provider import cluster_provider
+from components.shared.aws_provider import aws_provider
 
 settings = stack_settings.load()
 

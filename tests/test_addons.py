@@ -10,7 +10,8 @@ import re
 import kubernetes_validate
 import pytest
 
-from components import addons, versions
+from components.config import versions
+from components.platform import certificates, ingress
 from tests.conftest import graph_for, stack_config
 from tools import harness, mock_tls
 
@@ -126,9 +127,9 @@ def test_metrics_server_verifies_kubelets_whose_serving_certificates_are_approve
 
 
 def test_ec2_node_name_pattern_per_region() -> None:
-    assert re.match(addons.ec2_node_name_pattern("eu-west-1"), "ip-10-30-1-2.eu-west-1.compute.internal")
-    assert not re.match(addons.ec2_node_name_pattern("eu-west-1"), "ip-10-30-1-2.eu-west-2.compute.internal")
-    assert not re.match(addons.ec2_node_name_pattern("eu-west-1"), "ip-10-30-1-2.ec2.internal")
+    assert re.match(certificates.ec2_node_name_pattern("eu-west-1"), "ip-10-30-1-2.eu-west-1.compute.internal")
+    assert not re.match(certificates.ec2_node_name_pattern("eu-west-1"), "ip-10-30-1-2.eu-west-2.compute.internal")
+    assert not re.match(certificates.ec2_node_name_pattern("eu-west-1"), "ip-10-30-1-2.ec2.internal")
 
 
 def test_ingress_is_traefik_behind_an_nlb(aws_graph: harness.Graph) -> None:
@@ -187,7 +188,7 @@ def test_local_stack_installs_only_what_makes_sense_off_aws() -> None:
     assert [r for r in graph.resources if r.type.startswith(("aws:", "pulumi:providers:aws"))] == []
     traefik = releases(graph)["traefik"].inputs["values"]
     assert traefik["service"] == {"type": "NodePort"}
-    assert traefik["ports"]["web"]["nodePort"] == addons.LOCAL_HTTP_NODE_PORT
+    assert traefik["ports"]["web"]["nodePort"] == ingress.LOCAL_HTTP_NODE_PORT
     provider = graph.one(PROVIDER)
     assert provider.inputs["context"] == "kind-podium"
     assert provider.inputs["clusterIdentifier"] == "podium-local"

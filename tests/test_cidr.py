@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from components.cidr import plan_subnets
+from components.network.cidr import plan_subnets
 
 
 @pytest.mark.parametrize("vpc", ["10.0.0.0/16", "172.16.0.0/20", "192.168.10.0/24"])

@@ -12,7 +12,7 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from components.cluster_bootstrap import UBUNTU_AMI_PARAMETER
+from components.cluster.node_image import UBUNTU_AMI_PARAMETER
 from tests import openssl
 from tests.buckets import assert_private_bucket
 from tests.conftest import graph_for, stack_config
@@ -334,7 +334,7 @@ def test_cluster_resources_carry_the_cloud_provider_tag(stack: str) -> None:
 
 
 def test_every_role_policy_in_the_graph_passes_parliament(aws_graph: harness.Graph) -> None:
-    from components.iam_policies import PARLIAMENT_ACCEPTED_FINDINGS
+    from components.cluster.iam_policies import PARLIAMENT_ACCEPTED_FINDINGS
     from tests.test_iam_policies import lint, unexpected
 
     documents = [json.loads(p.inputs["policy"]) for p in aws_graph.of_type("aws:iam/rolePolicy:RolePolicy")]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import outputs
+from components.config import outputs
 from tests.conftest import graph_for, stack_config
 from tools import harness, render
 
@@ -142,7 +142,7 @@ def test_environments_differ_only_in_sizes_ha_and_protection() -> None:
             assert any(key == s or key.startswith(s + ".") for s in sized), f"{key} differs: {values}"
 
 
-# What deletionProtection protects, by resource (README "Deletion protection").
+# What deletionProtection protects, by resource (docs/operations.md, "Deletion protection").
 PROTECTED_IN_PROD = {
     ("aws:ec2/instance:Instance", "cluster-control-plane-N"),
     ("aws:ebs/volume:Volume", "cluster-etcd-N"),
@@ -170,8 +170,8 @@ def test_prod_protects_every_stateful_or_hard_to_rebuild_resource() -> None:
     graph = graph_for("prod")
     assert {(r.type, canonical(r.name)) for r in graph.resources if r.protect} == PROTECTED_IN_PROD
     assert sum(r.protect for r in graph.of_type("aws:ec2/instance:Instance")) == 3
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme[readme.index("### Deletion protection") :].split("\n## ")[0]
+    operations = (Path(__file__).resolve().parent.parent / "docs" / "operations.md").read_text()
+    section = operations[operations.index("## Deletion protection") :].split("\n## ")[0]
     for phrase in ("control-plane instances", "etcd volumes", "KMS key", "etcd snapshots", "database"):
         assert phrase in section, phrase
 

@@ -13,8 +13,9 @@ import parliament
 import pytest
 from parliament import analyze_policy_string, enhance_finding
 
-from components import iam_policies
-from components.iam_policies import PARLIAMENT_ACCEPTED_FINDINGS
+from components.cluster import iam_policies
+from components.cluster.iam_policies import PARLIAMENT_ACCEPTED_FINDINGS
+from components.shared import iam
 
 PARTITION = "aws"
 REGION = "us-east-1"
@@ -130,7 +131,7 @@ def test_permission_documents_pass_parliament(name: str) -> None:
 
 
 def test_trust_policy_passes_parliament() -> None:
-    doc = copy.deepcopy(iam_policies.ec2_assume_role_policy())
+    doc = copy.deepcopy(iam.ec2_assume_role_policy())
     for stmt in statements(doc):
         stmt["Resource"] = "*"
     # Core auditors only: the community ones judge what an identity may do, not who may assume a role.
@@ -250,7 +251,7 @@ def test_kms_is_only_used_through_ssm_or_s3(name: str) -> None:
 
 def test_documents_are_deterministic_json() -> None:
     assert json.dumps(control_plane(), sort_keys=True) == json.dumps(control_plane(), sort_keys=True)
-    for doc in (control_plane(), node(), iam_policies.ec2_assume_role_policy()):
+    for doc in (control_plane(), node(), iam.ec2_assume_role_policy()):
         assert doc["Version"] == "2012-10-17"
         assert json.loads(json.dumps(doc)) == doc
 
@@ -372,7 +373,7 @@ def test_ccm_does_not_get_routes_or_instance_attributes() -> None:
 
 
 def test_no_iam_or_registry_permissions() -> None:
-    # The ELB service-linked role exists once per account (README); private ECR pulls would
+    # The ELB service-linked role exists once per account (docs/architecture.md); private ECR pulls would
     # need the kubelet's ECR credential provider, which Podium does not install.
     for doc in (control_plane(), node()):
         actions = {a for s in statements(doc) for a in as_list(s["Action"])}
@@ -412,7 +413,7 @@ def test_etcd_snapshots_are_upload_only_into_the_cluster_prefix() -> None:
 
 
 def test_trust_policy_is_ec2_only() -> None:
-    (stmt,) = statements(iam_policies.ec2_assume_role_policy())
+    (stmt,) = statements(iam.ec2_assume_role_policy())
     assert stmt == {
         "Sid": "Ec2AssumeRole",
         "Effect": "Allow",

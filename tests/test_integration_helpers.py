@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components import settings
+from components.config import settings
 from tools import harness, integration
 
 
@@ -97,7 +97,7 @@ def test_prerequisites_name_what_is_missing(tmp_path: Path) -> None:
 
 
 def test_kubeconfig_parts_read_the_admin_kubeconfig() -> None:
-    from components.discovery import render_kubeconfig
+    from components.cluster.discovery import render_kubeconfig
 
     text = render_kubeconfig("podium-dev", "https://api:6443", "CA", "CERT", "KEY")
     assert integration.kubeconfig_parts(text) == ("https://api:6443", "CA", "CERT", "KEY")

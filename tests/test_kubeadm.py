@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from components import kubeadm
-from components.discovery import discovery_hash, render_kubeconfig
+from components.cluster import kubeadm
+from components.cluster.discovery import discovery_hash, render_kubeconfig
 from tests import openssl
 from tests.schema_walk import walk_document
 

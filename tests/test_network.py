@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from components.network import pick_zones
+from components.network.network import pick_zones
 from tests.conftest import graph_for, stack_config
 from tools import harness
 

@@ -171,10 +171,10 @@ def test_the_diagram_shows_the_wiring_for_every_stack(stack: str) -> None:
         assert f"  {edge}\n" in text, edge
 
 
-def test_readme_embeds_devs_diagram() -> None:
-    readme = configdoc.README.read_text()
-    assert readme == configdoc.readme_text(readme), "run `make docs`"
-    assert diagram.mermaid(graph_for("dev")) in readme
+def test_architecture_doc_embeds_devs_diagram() -> None:
+    text = configdoc.ARCHITECTURE.read_text()
+    assert text == configdoc.generated(configdoc.ARCHITECTURE, text), "run `make docs`"
+    assert diagram.mermaid(graph_for("dev")) in text
 
 
 def test_a_policy_violation_fails_the_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

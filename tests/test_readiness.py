@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from components.readiness import ApiNotReady, wait_until_ready
+from components.cluster.readiness import ApiNotReady, wait_until_ready
 
 NOW = datetime.datetime.now(datetime.UTC)
 
@@ -121,7 +121,7 @@ def test_a_server_the_cluster_ca_did_not_sign_is_never_trusted(ready_server: str
 
 def test_preview_never_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """`pulumi preview` calls only check and diff on a dynamic provider: neither waits."""
-    from components import readiness
+    from components.cluster import readiness
 
     def must_not_wait(*_: object, **__: object) -> None:
         raise AssertionError("waited during preview")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components import settings
+from components.config import settings
 from tests.conftest import stack_config
 from tools import harness
 

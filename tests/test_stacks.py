@@ -8,8 +8,8 @@ import re
 import pytest
 import yaml
 
-from components.config_schema import camel
-from components.settings import StackConfig
+from components.config.schema import camel
+from components.config.settings import StackConfig
 from tests.conftest import graph_for, stack_config
 from tools import configdoc, harness, plan
 
@@ -109,9 +109,9 @@ def test_pulumi_yaml_is_generated_from_settings() -> None:
     assert configdoc.PULUMI_YAML.read_text() == configdoc.pulumi_yaml(), "run `make docs`"
 
 
-def test_readme_config_reference_is_generated_from_settings() -> None:
-    readme = configdoc.README.read_text()
-    assert readme == configdoc.readme_text(readme), "run `make docs`"
+def test_config_reference_is_generated_from_settings() -> None:
+    text = configdoc.CONFIGURATION.read_text()
+    assert text == configdoc.generated(configdoc.CONFIGURATION, text), "run `make docs`"
 
 
 def test_pulumi_yaml_declares_only_types_pulumi_accepts() -> None:

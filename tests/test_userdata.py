@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import kubeadm, userdata
+from components.cluster import kubeadm, userdata
 
 STUB = Path(__file__).parent / "stubs" / "fake-command"
 SHELLCHECK = Path(sys.executable).parent / "shellcheck"
@@ -651,7 +651,7 @@ def _graph_user_data(stack: str) -> list[tuple[str, str, str | None]]:
 def test_the_programs_user_data_runs_and_writes_schema_clean_kubeadm_configs(stack: str, tmp_path: Path) -> None:
     """End to end: the scripts the stack really declares, run under the stubs; every
     kubeadm/kubelet document they hand to kubeadm walks clean against the API schemas."""
-    from components.cluster_bootstrap import ParameterNames
+    from components.cluster.secrets import ParameterNames
     from tests.schema_walk import walk_document
 
     names = ParameterNames(f"podium-{stack}")

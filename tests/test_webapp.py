@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from components import app_manifests as m
+from components.app import manifests as m
 from tests import netpol
 from tests.buckets import assert_private_bucket
 from tests.conftest import graph_for, stack_config
@@ -231,7 +231,7 @@ def test_the_evaluator_sees_a_missing_default_deny() -> None:
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_backup_goes_to_a_private_bucket_only_its_user_can_write(stack: str) -> None:
-    from components.iam_policies import PARLIAMENT_ACCEPTED_FINDINGS
+    from components.cluster.iam_policies import PARLIAMENT_ACCEPTED_FINDINGS
     from tests.test_iam_policies import lint, unexpected
 
     graph = graph_for(stack)
@@ -282,11 +282,11 @@ def test_backup_cronjob_never_overlaps_and_keeps_history(stack: str) -> None:
 
 
 def test_backup_upload_script_signs_with_sigv4_and_keeps_keys_off_the_command_line(tmp_path: Path) -> None:
-    script = (ROOT / "components" / "scripts" / "backup-upload.sh").read_text()
+    script = (ROOT / "components" / "app" / "scripts" / "backup-upload.sh").read_text()
     shellcheck = Path(harness.__file__).resolve().parent.parent / ".venv" / "bin" / "shellcheck"
     for name in ("backup-upload.sh", "backup-local.sh"):
         checked = subprocess.run(
-            [str(shellcheck), "-s", "sh", "--severity=style", str(ROOT / "components" / "scripts" / name)],
+            [str(shellcheck), "-s", "sh", "--severity=style", str(ROOT / "components" / "app" / "scripts" / name)],
             capture_output=True,
             text=True,
             check=False,

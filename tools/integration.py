@@ -21,8 +21,8 @@ from typing import Any, Protocol
 
 import yaml
 
-from components.readiness import wait_until_ready
-from components.settings import MAX_CLUSTER_NAME
+from components.cluster.readiness import wait_until_ready
+from components.config.settings import MAX_CLUSTER_NAME
 from tools import harness
 
 PREFIX = "it"

@@ -1,5 +1,5 @@
 """WebApp: the n-tier application (front end, REST API, document database and its
-backup) in its own namespace, from the objects app_manifests.py describes.
+backup) in its own namespace, from the objects manifests.py describes.
 
 On AWS the backup goes to an S3 bucket Podium creates, written by an IAM user that may
 only put objects under its prefix, and a bucket policy that lets no one else write.
@@ -19,9 +19,9 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import app_manifests as m
-from components import iam_policies
-from components.private_bucket import private_bucket
+from components.app import manifests as m
+from components.app.backup_policy import backup_writer_policy
+from components.shared.private_bucket import private_bucket
 
 SCRIPTS = Path(__file__).parent / "scripts"
 APP_USERNAME = "podium"
@@ -271,7 +271,7 @@ class WebApp(pulumi.ComponentResource):
             f"{name}-backup",
             user=user.name,
             policy=pulumi.Output.all(partition, bucket.bucket).apply(
-                lambda v: json.dumps(iam_policies.backup_writer_policy(partition=v[0], bucket=v[1], prefix=prefix))
+                lambda v: json.dumps(backup_writer_policy(partition=v[0], bucket=v[1], prefix=prefix))
             ),
             opts=self._child(),
         )

@@ -3,7 +3,7 @@
 The settings dataclasses are the single description of the config contract: their
 field names (snake_case here, camelCase in YAML), annotations, defaults and `doc`
 metadata drive parsing, unknown-key detection and the generated documentation
-(tools/configdoc). Semantic rules live in components/settings.
+(tools/configdoc). Semantic rules live in components/config/settings.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 `load()` reads the `podium` namespace (and `aws:region`) once; `from_config()` is the pure
 core, tested directly. Every problem is collected and raised together in one
 `SettingsError`, each line naming its key path. Defaults live here and nowhere else;
-Pulumi.yaml and the README's config reference are generated from these classes.
+Pulumi.yaml and docs/configuration.md are generated from these classes.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from components import versions
-from components.config_schema import Problems, camel, doc_field, is_missing, parse_object
+from components.config import versions
+from components.config.schema import Problems, camel, doc_field, is_missing, parse_object
 
 NAMESPACE = "podium"
 MAX_AZS = 6

@@ -35,7 +35,7 @@ for cloud routes; Podium runs it with ``--configure-cloud-routes=false`` and its
 the CCM's legacy in-tree volume calls (EBS CSI owns volumes now), ``kms:DescribeKey``, ECR pulls
 (images come from public registries; private ECR would also need the kubelet's ECR credential
 provider), ``iam:CreateServiceLinkedRole`` (ELB's service-linked role exists once per account; the
-README says how to create it), EBS snapshots (Podium installs no VolumeSnapshot CRDs or snapshot controller; add the
+docs/architecture.md says how to create it), EBS snapshots (Podium installs no VolumeSnapshot CRDs or snapshot controller; add the
 driver's tag-fenced snapshot statements if that changes), and any read or delete on etcd
 snapshots in S3 (a compromised control plane cannot erase its backups).
 SSM Session Manager comes from the AWS-managed AmazonSSMManagedInstanceCore attachment.
@@ -43,18 +43,12 @@ SSM Session Manager comes from the AWS-managed AmazonSSMManagedInstanceCore atta
 
 from __future__ import annotations
 
-from typing import Any
-
-POLICY_VERSION = "2012-10-17"
+from components.shared.iam import Policy, Statement, check_literal, policy_document, statement
 
 # Tag the CCM (and the EBS CSI driver with k8sTagClusterId) puts on what it creates.
 OWNED = "owned"
 EBS_CSI_CLUSTER_TAG = "ebs.csi.aws.com/cluster"
 
-Statement = dict[str, Any]
-Policy = dict[str, Any]
-
-_WILDCARD_CHARS = ("*", "?", "${")
 
 # parliament (the IAM linter in tests) judges one statement at a time and wants every statement to
 # name all resource types an action requires. EC2 authorizes each resource of a request on its own,
@@ -80,13 +74,6 @@ def _dns_suffix(partition: str) -> str:
     return "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
 
 
-def _check_literal(**values: str) -> None:
-    """Reject empty values and IAM wildcards/variables: an argument must never widen a policy."""
-    for name, value in values.items():
-        if not value or any(c in value for c in _WILDCARD_CHARS):
-            raise ValueError(f"{name} must be a non-empty literal without wildcards or policy variables: {value!r}")
-
-
 def _check_parameter_name(name: str, value: str) -> None:
     if not value.startswith("/") or value.endswith("/") or "//" in value:
         raise ValueError(
@@ -94,41 +81,9 @@ def _check_parameter_name(name: str, value: str) -> None:
         )
 
 
-def _stmt(
-    sid: str, actions: list[str], resources: list[str] | str, condition: dict[str, Any] | None = None
-) -> Statement:
-    statement: Statement = {
-        "Sid": sid,
-        "Effect": "Allow",
-        "Action": sorted(actions),
-        "Resource": resources,
-    }
-    if condition:
-        statement["Condition"] = condition
-    return statement
-
-
-def _policy(statements: list[Statement]) -> Policy:
-    return {"Version": POLICY_VERSION, "Statement": statements}
-
-
 def ssm_parameter_arn(*, partition: str, region: str, account_id: str, name: str) -> str:
     """ARN of an SSM parameter; ``name`` is absolute (``/podium/...``), so no extra slash."""
     return f"arn:{partition}:ssm:{region}:{account_id}:parameter{name}"
-
-
-def ec2_assume_role_policy() -> Policy:
-    """Trust policy: only the EC2 service may assume the role (through the instance profile)."""
-    return _policy(
-        [
-            {
-                "Sid": "Ec2AssumeRole",
-                "Effect": "Allow",
-                "Principal": {"Service": "ec2.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ]
-    )
 
 
 def _ssm_read_statements(
@@ -139,13 +94,13 @@ def _ssm_read_statements(
     parameter_arns: list[str],
     path_arns: list[str],
 ) -> list[Statement]:
-    readers = [_stmt("SsmReadParameters", ["ssm:GetParameter", "ssm:GetParameters"], parameter_arns)]
+    readers = [statement("SsmReadParameters", ["ssm:GetParameter", "ssm:GetParameters"], parameter_arns)]
     if path_arns:
         # GetParametersByPath is authorized against the path itself; the child wildcard covers
         # recursive reads below it.
-        readers.append(_stmt("SsmReadParametersByPath", ["ssm:GetParametersByPath"], path_arns))
+        readers.append(statement("SsmReadParametersByPath", ["ssm:GetParametersByPath"], path_arns))
     readers.append(
-        _stmt(
+        statement(
             "KmsDecryptSecureStrings",
             ["kms:Decrypt"],
             kms_key_arn,
@@ -171,12 +126,12 @@ def _ccm_statements(*, partition: str, region: str, account_id: str, cluster_nam
         # CreateSecurityGroup is authorized against the VPC and the new group. A request-tag
         # condition cannot hold for the VPC half, so the fence is the cluster's own VPC; groups
         # created there without the cluster tag cannot be changed by this role afterwards.
-        _stmt(
+        statement(
             "CcmCreateSecurityGroupsInClusterVpc",
             ["ec2:CreateSecurityGroup"],
             [f"{ec2}:vpc/{vpc_id}", f"{ec2}:security-group/*"],
         ),
-        _stmt(
+        statement(
             "CcmTagSecurityGroupsOnCreate",
             ["ec2:CreateTags"],
             f"{ec2}:security-group/*",
@@ -184,19 +139,19 @@ def _ccm_statements(*, partition: str, region: str, account_id: str, cluster_nam
         ),
         # Load-balancer security groups the CCM made, and the node security groups it opens for
         # NodePorts; Podium tags its node/control-plane groups with the cluster tag for this.
-        _stmt(
+        statement(
             "CcmManageOwnedSecurityGroups",
             ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress", "ec2:DeleteSecurityGroup"],
             f"{ec2}:security-group/*",
             owned_resource,
         ),
-        _stmt(
+        statement(
             "CcmCreateOwnedLoadBalancers",
             ["elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup"],
             [f"{elb}:loadbalancer/*", f"{elb}:targetgroup/*"],
             owned_request,
         ),
-        _stmt(
+        statement(
             "CcmTagLoadBalancersOnCreate",
             ["elasticloadbalancing:AddTags"],
             elb_resources,
@@ -206,7 +161,7 @@ def _ccm_statements(*, partition: str, region: str, account_id: str, cluster_nam
                 }
             },
         ),
-        _stmt(
+        statement(
             "CcmManageOwnedLoadBalancers",
             [
                 # classic ELB
@@ -247,23 +202,23 @@ def _ebs_csi_statements(*, partition: str, region: str, account_id: str, cluster
     volumes = f"arn:{partition}:ec2:{region}:{account_id}:volume/*"
     instances = f"arn:{partition}:ec2:{region}:{account_id}:instance/*"
     return [
-        _stmt(
+        statement(
             "EbsCsiCreateTaggedEncryptedVolumes",
             ["ec2:CreateVolume"],
             volumes,
             {**request_tagged, "Bool": {"ec2:Encrypted": "true"}},
         ),
-        _stmt(
+        statement(
             "EbsCsiTagVolumesOnCreate",
             ["ec2:CreateTags"],
             volumes,
             {"StringEquals": {"ec2:CreateAction": "CreateVolume"}},
         ),
-        _stmt("EbsCsiManageOwnVolumes", ["ec2:DeleteVolume", "ec2:ModifyVolume"], volumes, resource_tagged),
+        statement("EbsCsiManageOwnVolumes", ["ec2:DeleteVolume", "ec2:ModifyVolume"], volumes, resource_tagged),
         # Attach/Detach are authorized against the volume and the instance, each on its own tags:
         # both carry the cluster tag (the driver's volumes through k8sTagClusterId, Podium's
         # instances directly). Podium's etcd and root volumes do not, so they stay out of reach.
-        _stmt(
+        statement(
             "EbsCsiAttachClusterVolumesToClusterInstances",
             ["ec2:AttachVolume", "ec2:DetachVolume"],
             [volumes, instances],
@@ -289,7 +244,7 @@ def control_plane_policy(
     ``parameter_path`` is the control plane's own SSM prefix (``/podium/<env>/control-plane``);
     ``token_parameter`` is the join token's full SSM name (``/podium/<env>/join/token``).
     """
-    _check_literal(
+    check_literal(
         partition=partition,
         region=region,
         account_id=account_id,
@@ -312,7 +267,7 @@ def control_plane_policy(
     statements: list[Statement] = [
         # Describe/read-only calls of the CCM and the EBS CSI controller. These APIs define no
         # resource types, so IAM only accepts "*" for them; they change nothing.
-        _stmt(
+        statement(
             "ReadOnlyDescribe",
             [
                 "autoscaling:DescribeAutoScalingGroups",
@@ -352,10 +307,10 @@ def control_plane_policy(
         ),
         # Write-only into this cluster's prefix: no read, list or delete, so a compromised
         # control plane cannot read other clusters' snapshots or erase its own.
-        _stmt("EtcdSnapshotUpload", ["s3:AbortMultipartUpload", "s3:PutObject"], snapshot_objects),
+        statement("EtcdSnapshotUpload", ["s3:AbortMultipartUpload", "s3:PutObject"], snapshot_objects),
         # SSE-KMS with this key is the bucket default: S3 asks KMS for a data key on upload, and
         # multipart uploads also need Decrypt. Context is the bucket ARN (bucket keys) or the object ARN.
-        _stmt(
+        statement(
             "EtcdSnapshotEncrypt",
             ["kms:Decrypt", "kms:GenerateDataKey"],
             kms_key_arn,
@@ -365,7 +320,7 @@ def control_plane_policy(
             },
         ),
     ]
-    return _policy(statements)
+    return policy_document(statements)
 
 
 def node_policy(
@@ -378,7 +333,7 @@ def node_policy(
     token_parameter: str,
 ) -> Policy:
     """Inline policy for worker nodes: instance lookups and the join token, nothing else."""
-    _check_literal(
+    check_literal(
         partition=partition,
         region=region,
         account_id=account_id,
@@ -388,10 +343,10 @@ def node_policy(
     )
     _check_parameter_name("token_parameter", token_parameter)
     token_arn = ssm_parameter_arn(partition=partition, region=region, account_id=account_id, name=token_parameter)
-    return _policy(
+    return policy_document(
         [
             # The node half of the CCM's documented policy; describe APIs take no resource ARNs.
-            _stmt("NodeDescribeInstances", ["ec2:DescribeInstances", "ec2:DescribeRegions"], "*"),
+            statement("NodeDescribeInstances", ["ec2:DescribeInstances", "ec2:DescribeRegions"], "*"),
             *_ssm_read_statements(
                 partition=partition,
                 region=region,
@@ -401,50 +356,3 @@ def node_policy(
             ),
         ]
     )
-
-
-def deny_insecure_transport(bucket_arn: str) -> Policy:
-    """Bucket policy: refuse any request not made over TLS."""
-    return {
-        "Version": POLICY_VERSION,
-        "Statement": [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }
-        ],
-    }
-
-
-def backup_writer_policy(*, partition: str, bucket: str, prefix: str) -> Policy:
-    """The database backup's user: put objects under its prefix, nothing else (no
-    read, list or delete, so leaked keys can neither read nor erase backups)."""
-    _check_literal(partition=partition, bucket=bucket, prefix=prefix)
-    return _policy(
-        [
-            _stmt(
-                "DatabaseBackupUpload",
-                ["s3:AbortMultipartUpload", "s3:PutObject"],
-                f"arn:{partition}:s3:::{bucket}/{prefix}*",
-            )
-        ]
-    )
-
-
-def only_writer_statements(bucket_arn: str, writer_arn: str) -> list[Statement]:
-    """Bucket-policy statements: nobody but `writer_arn` may put objects (deletes stay
-    possible for the lifecycle rules and a `pulumi destroy` of an unprotected stack)."""
-    return [
-        {
-            "Sid": "OnlyTheBackupWrites",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:PutObject",
-            "Resource": f"{bucket_arn}/*",
-            "Condition": {"ArnNotEquals": {"aws:PrincipalArn": writer_arn}},
-        }
-    ]

@@ -11,10 +11,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components import iam_policies, kubeadm
-from components.cluster_bootstrap import JoinMaterial, cluster_tag
-from components.instance_role import instance_profile
-from components.userdata import NodeBoot, render_node_script
+from components.cluster import iam_policies, kubeadm
+from components.cluster.bootstrap import JoinMaterial, cluster_tag
+from components.cluster.instance_role import instance_profile
+from components.cluster.userdata import NodeBoot, render_node_script
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""EC2 user data for Podium nodes: the bash scripts in components/scripts, filled in.
+"""EC2 user data for Podium nodes: the bash scripts in components/cluster/scripts, filled in.
 
 Only SSM parameter NAMES are rendered. User data is plain text to anyone who can
 describe the instance, so each node fetches the PKI, the bootstrap token and the
@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from components import kubeadm
+from components.cluster import kubeadm
 
 SCRIPTS = Path(__file__).parent / "scripts"
 # EC2 rejects user data above 16 KiB (counted before base64).

@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components import iam_policies
+from components.shared import iam
 
 SSM_MANAGED_INSTANCE_POLICY = "policy/AmazonSSMManagedInstanceCore"
 
@@ -30,7 +30,7 @@ def instance_profile(
     account = aws.get_caller_identity_output(opts=invoke).account_id
     role = aws.iam.Role(
         name,
-        assume_role_policy=json.dumps(iam_policies.ec2_assume_role_policy()),
+        assume_role_policy=json.dumps(iam.ec2_assume_role_policy()),
         description=description,
         opts=child,
     )

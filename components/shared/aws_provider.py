@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi_aws as aws
 
-from components.settings import Settings
+from components.config.settings import Settings
 
 MANAGED_BY = "pulumi/podium"
 

@@ -1,6 +1,6 @@
 """The stack outputs contract (DESIGN.md §4): the names other teams read through
 StackReferences, their types, which are secret and which exist only on AWS. The
-README's table is generated from this list, the program exports only names in it,
+docs/outputs.md's table is generated from this list, the program exports only names in it,
 and a test fails when an export disappears, appears unlisted or changes type."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ BY_NAME = {o.name: o for o in CONTRACT}
 def export(name: str, value: Any) -> None:
     """pulumi.export for a contract name only: an output is added by listing it above."""
     if name not in BY_NAME:
-        raise ValueError(f"stack output {name!r} is not in the outputs contract (components/outputs.py)")
+        raise ValueError(f"stack output {name!r} is not in the outputs contract (components/config/outputs.py)")
     pulumi.export(name, value)
 
 
@@ -70,7 +70,7 @@ def problems(exports: dict[str, Any], secret_names: set[str], *, on_aws: bool) -
     return found
 
 
-def readme_table() -> str:
+def markdown_table() -> str:
     rows = ["| output | type | secret | present | meaning |", "|---|---|---|---|---|"]
     for o in CONTRACT:
         present = "kubeadm mode only" if o.aws_only else "always"

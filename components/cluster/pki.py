@@ -5,7 +5,7 @@ kubeadm would generate these on the first control plane; generating them here ma
 the cluster's CA, the discovery hash and the admin kubeconfig known before any node
 boots, and lets every control plane receive the same material from SSM.
 
-Validity and renewal (README "PKI"): the three CAs last 10 years and are renewed by
+Validity and renewal (docs/security.md, "PKI validity"): the three CAs last 10 years and are renewed by
 `pulumi up` once inside their last year (renewing a CA re-keys the cluster: plan it);
 the admin client certificate lasts one year and is renewed in its last 30 days, which
 changes only the kubeconfig output.

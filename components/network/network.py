@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.cidr import plan_subnets
+from components.network.cidr import plan_subnets
 
 DEFAULT_ROUTE = "0.0.0.0/0"
 

@@ -9,7 +9,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from components import iam_policies
+from components.shared import iam
 
 NONCURRENT_VERSION_DAYS = 7
 
@@ -73,9 +73,9 @@ def private_bucket(
     )
 
     def policy(arn: str, writer: str | None) -> str:
-        document = iam_policies.deny_insecure_transport(arn)
+        document = iam.deny_insecure_transport(arn)
         if writer:
-            document["Statement"] += iam_policies.only_writer_statements(arn, writer)
+            document["Statement"] += iam.only_writer_statements(arn, writer)
         return json.dumps(document)
 
     aws.s3.BucketPolicy(

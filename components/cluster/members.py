@@ -1,0 +1,219 @@
+"""The control-plane members: their role, one instance per AZ slot with its own etcd
+volume, the etcd snapshot bucket, and the script each boots with (`kubeadm init` on
+the first, `kubeadm join --control-plane` on the others)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.cluster import iam_policies, kubeadm
+from components.cluster.instance_role import instance_profile
+from components.cluster.secrets import ParameterNames
+from components.cluster.userdata import ControlPlaneBoot, NodeBoot, render_node_script
+from components.shared.children import Children
+from components.shared.private_bucket import private_bucket
+
+ETCD_DEVICE = "/dev/xvdf"  # appears as NVMe on Nitro; the script finds it by volume id
+
+
+@dataclass(frozen=True)
+class ControlPlaneSpec:
+    count: int
+    instance_type: str
+    root_volume_gb: int
+    etcd_volume_gb: int
+    etcd_snapshot_interval_minutes: int
+    etcd_snapshot_retention_days: int
+
+
+@dataclass(frozen=True)
+class MembersArgs:
+    cluster_name: str
+    kubernetes_version: str
+    region: str
+    vpc_id: pulumi.Input[str]
+    availability_zones: pulumi.Output[list[str]]
+    public_subnet_ids: pulumi.Output[list[str]]
+    private_subnet_ids: pulumi.Output[list[str]]
+    pod_cidr: str
+    service_cidr: str
+    spec: ControlPlaneSpec
+    deletion_protection: bool
+    tags: dict[str, str]  # the cluster tag
+
+
+@dataclass(frozen=True)
+class Member:
+    instance: aws.ec2.Instance
+    etcd_attachment: aws.ec2.VolumeAttachment
+
+
+def control_plane_slots(count: int, az_count: int) -> list[int]:
+    """The AZ slot of each control plane: spread round-robin, so 3 over 3 AZs gives
+    one each and an AZ outage keeps etcd's quorum."""
+    return [i % az_count for i in range(count)]
+
+
+def etcd_backup_bucket(scope: Children, args: MembersArgs, key: aws.kms.Key) -> aws.s3.Bucket:
+    """Snapshots hold every Secret (encrypted with the Secrets key, itself in SSM):
+    both are needed for a restore."""
+    return private_bucket(
+        f"{scope.name}-etcd-backups",
+        bucket_prefix=f"{args.cluster_name}-etcd-",
+        expire_prefix="etcd/",
+        expire_days=args.spec.etcd_snapshot_retention_days,
+        protect=args.deletion_protection,
+        kms_key_arn=key.arn,
+        parent=scope.parent,
+    )
+
+
+def control_plane_role(
+    scope: Children, args: MembersArgs, names: ParameterNames, key: aws.kms.Key, bucket: aws.s3.Bucket
+) -> aws.iam.InstanceProfile:
+    def policy(partition: str, account: str) -> pulumi.Output[dict[str, Any]]:
+        return pulumi.Output.all(key.arn, bucket.bucket, args.vpc_id).apply(
+            lambda v: iam_policies.control_plane_policy(
+                partition=partition,
+                region=args.region,
+                account_id=account,
+                cluster_name=args.cluster_name,
+                kms_key_arn=v[0],
+                parameter_path=names.control_plane,
+                token_parameter=names.token,
+                etcd_backup_bucket=v[1],
+                vpc_id=v[2],
+            )
+        )
+
+    _, profile = instance_profile(
+        f"{scope.name}-control-plane",
+        description=f"{args.cluster_name} control planes: cloud controller, EBS CSI controller, own SSM secrets",
+        policy=policy,
+        parent=scope.parent,
+    )
+    return profile
+
+
+@dataclass(frozen=True)
+class MemberInputs:
+    """What every member boots with, beyond its own index and slot."""
+
+    image_id: pulumi.Output[str]
+    endpoint_host: pulumi.Output[str]
+    extra_sans: pulumi.Output[list[str]]
+    discovery_hash: pulumi.Output[str]
+    security_group: aws.ec2.SecurityGroup
+    instance_profile: aws.iam.InstanceProfile
+    bucket: aws.s3.Bucket
+    names: ParameterNames
+
+
+def control_plane(scope: Children, args: MembersArgs, inputs: MemberInputs, index: int, slot: int) -> Member:
+    cluster, cp = args.cluster_name, args.spec
+    node_name = f"{cluster}-control-plane-{index}"
+    zone = args.availability_zones.apply(lambda zones: zones[slot])
+    # One control plane sits in a public subnet behind its Elastic IP; HA control
+    # planes stay private behind the load balancer.
+    subnets = args.public_subnet_ids if cp.count == 1 else args.private_subnet_ids
+    etcd_volume = aws.ebs.Volume(
+        f"{scope.name}-etcd-{index}",
+        availability_zone=zone,
+        size=cp.etcd_volume_gb,
+        type="gp3",
+        encrypted=True,
+        # No cluster tag: the EBS CSI driver's role can move only volumes that carry it.
+        tags={"Name": f"{node_name}-etcd"},
+        opts=scope.keep(),
+    )
+    role = "init" if index == 0 else "control-plane"
+    user_data = pulumi.Output.all(
+        inputs.endpoint_host, inputs.extra_sans, inputs.discovery_hash, etcd_volume.id, inputs.bucket.bucket
+    ).apply(lambda v: control_plane_script(args, inputs.names, role, v[0], v[1], v[2], v[3], v[4]))
+    instance = aws.ec2.Instance(
+        f"{scope.name}-control-plane-{index}",
+        ami=inputs.image_id,
+        instance_type=cp.instance_type,
+        subnet_id=subnets.apply(lambda ids: ids[slot]),
+        vpc_security_group_ids=[inputs.security_group.id],
+        iam_instance_profile=inputs.instance_profile.name,
+        metadata_options={
+            "http_endpoint": "enabled",
+            "http_tokens": "required",
+            # Pods of the cloud controller and the EBS CSI controller read metadata.
+            "http_put_response_hop_limit": 2,
+        },
+        root_block_device={
+            "volume_type": "gp3",
+            "volume_size": cp.root_volume_gb,
+            "encrypted": True,
+            "delete_on_termination": True,
+            "tags": {"Name": f"{node_name}-root"},
+        },
+        user_data=user_data,
+        disable_api_termination=args.deletion_protection,
+        tags={"Name": node_name, **args.tags},
+        # Control planes are upgraded in place (kubeadm upgrade): a new script or
+        # image applies to replacements, never by stopping a running member.
+        opts=scope.keep(ignore_changes=["ami", "userData"]),
+    )
+    attachment = aws.ec2.VolumeAttachment(
+        f"{scope.name}-etcd-{index}",
+        device_name=ETCD_DEVICE,
+        volume_id=etcd_volume.id,
+        instance_id=instance.id,
+        opts=scope.child(),
+    )
+    return Member(instance=instance, etcd_attachment=attachment)
+
+
+def control_plane_script(
+    args: MembersArgs,
+    names: ParameterNames,
+    role: str,
+    endpoint_host: str,
+    extra_sans: list[str],
+    ca_hash: str,
+    volume_id: str,
+    bucket: str,
+) -> str:
+    params = kubeadm.ClusterParams(
+        cluster_name=args.cluster_name,
+        kubernetes_version=args.kubernetes_version,
+        endpoint_host=endpoint_host,
+        pod_cidr=args.pod_cidr,
+        service_cidr=args.service_cidr,
+        cert_sans=tuple(extra_sans),
+    )
+    if role == "init":
+        documents = [
+            kubeadm.init_configuration(),
+            kubeadm.cluster_configuration(params),
+            kubeadm.kubelet_configuration(),
+        ]
+    else:
+        documents = [kubeadm.join_configuration(params.control_plane_endpoint, ca_hash, control_plane=True)]
+    return render_node_script(
+        NodeBoot(
+            role=role,
+            cluster_name=args.cluster_name,
+            region=args.region,
+            kubernetes_version=args.kubernetes_version,
+            api_endpoint=params.control_plane_endpoint,
+            kubeadm_config=kubeadm.render(documents),
+            token_parameter=names.token,
+            control_plane=ControlPlaneBoot(
+                pki_parameter_path=names.pki,
+                encryption_key_parameter=names.encryption_key,
+                encryption_config=kubeadm.render([kubeadm.encryption_configuration()]),
+                audit_policy=kubeadm.render([kubeadm.audit_policy()]),
+                etcd_volume_id=volume_id,
+                etcd_backup_bucket=bucket,
+                etcd_snapshot_interval_minutes=args.spec.etcd_snapshot_interval_minutes,
+            ),
+        )
+    )

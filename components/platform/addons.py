@@ -1,0 +1,151 @@
+"""ClusterAddons: what turns a reachable API server into a usable cluster.
+
+On AWS (kubeadm mode): Calico (CNI enforcing NetworkPolicy, VXLAN, the pod CIDR), the
+AWS cloud-controller-manager, the EBS CSI driver and its StorageClasses,
+kubelet-csr-approver (signed kubelet serving certificates), metrics-server (verifying
+them) and Traefik (Ingress, behind an NLB). On an existing cluster: metrics-server,
+kubelet-csr-approver and Traefik on NodePorts. Each is a Helm release at the version
+pinned in components/config/data/versions.yaml unless `podium:addonVersions` overrides it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.config import versions
+from components.platform.aws_integration import cloud_controller_values, ebs_csi_values, storage_class_objects
+from components.platform.certificates import csr_approver_values
+from components.platform.cni import CALICO_NAMESPACE, calico_values
+from components.platform.ingress import INGRESS_CLASS, INGRESS_NAMESPACE, traefik_values
+from components.platform.metrics import metrics_server_values
+
+KUBE_SYSTEM = "kube-system"
+HELM_TIMEOUT_SECONDS = 15 * 60
+
+
+@dataclass(frozen=True)
+class ClusterAddonsArgs:
+    cluster_name: str
+    kubernetes_version: str
+    on_aws: bool
+    pod_cidr: str
+    deletion_protection: bool
+    node_name_pattern: str  # kubelets whose serving certificates may be approved
+    node_ip_cidrs: Sequence[pulumi.Input[str]]  # where those kubelets' addresses must lie
+    chart_versions: Mapping[str, str]  # podium:addonVersions
+    region: str | None = None
+
+
+def namespace_labels(level: str) -> dict[str, str]:
+    """Pod Security Standards labels: enforce `level`, warn and audit on `restricted`."""
+    return {
+        "pod-security.kubernetes.io/enforce": level,
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/warn": "restricted",
+        "pod-security.kubernetes.io/audit": "restricted",
+    }
+
+
+class ClusterAddons(pulumi.ComponentResource):
+    ingress_class: str
+    default_storage_class: str | None
+    ready: list[pulumi.Resource]  # what workloads wait for: networking, ingress, storage
+
+    def __init__(self, name: str, args: ClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("podium:addons:ClusterAddons", name, None, opts)
+        self._name = name
+        self._charts = versions.charts(args.chart_versions)
+        self._releases: dict[str, k8s.helm.v3.Release] = {}
+        pod_network: list[pulumi.Resource] = []
+        if args.on_aws:
+            assert args.region is not None, "kubeadm mode always has a region"
+            calico_namespace = self._namespace(CALICO_NAMESPACE, "privileged")  # calico-node is host-level
+            crds = self._release("calicoCrds", CALICO_NAMESPACE, {}, [calico_namespace])
+            calico = self._release("calico", CALICO_NAMESPACE, calico_values(args.pod_cidr), [crds])
+            # Runs in parallel with Calico (host network); every other pod needs both:
+            # the pod network, and nodes the controller has initialised (untainted).
+            cloud_controller = self._release(
+                "awsCloudControllerManager",
+                KUBE_SYSTEM,
+                cloud_controller_values(args.cluster_name, args.kubernetes_version),
+                [],
+            )
+            pod_network = [calico, cloud_controller]
+            csi = self._release(
+                "awsEbsCsiDriver", KUBE_SYSTEM, ebs_csi_values(args.cluster_name, args.region), pod_network
+            )
+            storage = [
+                self._storage_class(class_name, spec, csi)
+                for class_name, spec in storage_class_objects(args.deletion_protection).items()
+            ]
+            self.default_storage_class = "gp3"
+        else:
+            storage = []
+            self.default_storage_class = None
+        approver = self._release(
+            "kubeletCsrApprover",
+            KUBE_SYSTEM,
+            csr_approver_values(args.node_name_pattern, args.node_ip_cidrs),
+            pod_network,
+        )
+        metrics = self._release("metricsServer", KUBE_SYSTEM, metrics_server_values(), [approver, *pod_network])
+        # Baseline enforced, restricted warned and audited: Traefik's chart is meant to
+        # meet restricted, which the audit log shows before it is enforced.
+        ingress_namespace = self._namespace(INGRESS_NAMESPACE, "baseline")
+        ingress = self._release(
+            "traefik", INGRESS_NAMESPACE, traefik_values(args.on_aws), [ingress_namespace, *pod_network]
+        )
+        self.ingress_class = INGRESS_CLASS
+        self.ready = [*pod_network, ingress, metrics, *storage]
+        self.register_outputs(
+            {
+                "ingressClass": self.ingress_class,
+                "defaultStorageClass": self.default_storage_class,
+                "charts": {key: f"{self._charts[key].chart}@{self._charts[key].version}" for key in self._releases},
+            }
+        )
+
+    def _release(
+        self, key: str, namespace: str, values: dict[str, Any], depends_on: Sequence[pulumi.Resource]
+    ) -> k8s.helm.v3.Release:
+        chart = self._charts[key]
+        release_name = chart.chart if key != "calicoCrds" else "calico-crds"
+        self._releases[key] = k8s.helm.v3.Release(
+            f"{self._name}-{release_name}",
+            name=release_name,
+            chart=chart.chart,
+            version=chart.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
+            namespace=namespace,
+            values=values,
+            atomic=True,
+            timeout=HELM_TIMEOUT_SECONDS,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+        )
+        return self._releases[key]
+
+    def _namespace(self, name: str, level: str) -> k8s.core.v1.Namespace:
+        return k8s.core.v1.Namespace(
+            f"{self._name}-{name}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=namespace_labels(level)),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _storage_class(self, name: str, spec: dict[str, Any], csi: pulumi.Resource) -> k8s.storage.v1.StorageClass:
+        annotations = {"storageclass.kubernetes.io/is-default-class": "true"} if spec["default"] else {}
+        return k8s.storage.v1.StorageClass(
+            f"{self._name}-{name}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, annotations=annotations),
+            provisioner=spec["provisioner"],
+            reclaim_policy=spec["reclaim_policy"],
+            volume_binding_mode=spec["volume_binding_mode"],
+            allow_volume_expansion=spec["allow_volume_expansion"],
+            parameters=spec["parameters"],
+            # Fixed name and immutable parameters: a change must delete the old class first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[csi], delete_before_replace=True),
+        )

@@ -1,0 +1,67 @@
+"""AWS integration: the cloud-controller-manager (node addresses, the uninitialized
+taint, load balancers), the EBS CSI driver and Podium's StorageClasses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from components.config import versions
+from components.config.settings import storage_classes
+
+CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+EBS_PROVISIONER = "ebs.csi.aws.com"
+
+
+def cloud_controller_values(cluster_name: str, kubernetes_version: str) -> dict[str, Any]:
+    minor = kubernetes_version.rsplit(".", 1)[0]
+    return {
+        "image": {"tag": versions.cloud_controller_image_tag(minor)},
+        "args": [
+            "--v=2",
+            "--cloud-provider=aws",
+            "--use-service-account-credentials=true",
+            # Calico routes pods; the controller must not touch route tables (its role cannot).
+            "--configure-cloud-routes=false",
+            # The tag it puts on load balancers and security groups, which its role is fenced by.
+            f"--cluster-name={cluster_name}",
+        ],
+        # Host networking: it must run before the CNI and before nodes are initialised.
+        "hostNetworking": True,
+    }
+
+
+def ebs_csi_values(cluster_name: str, region: str) -> dict[str, Any]:
+    control_plane_toleration = {"key": CONTROL_PLANE_LABEL, "operator": "Exists", "effect": "NoSchedule"}
+    return {
+        "controller": {
+            # The control-plane role holds the driver's permissions, fenced by this tag.
+            "k8sTagClusterId": cluster_name,
+            "region": region,
+            "nodeSelector": {CONTROL_PLANE_LABEL: ""},
+            # The chart's defaults plus the control-plane taint (setting the list replaces them).
+            "tolerations": [
+                control_plane_toleration,
+                {"key": "CriticalAddonsOnly", "operator": "Exists"},
+                {"effect": "NoExecute", "operator": "Exists", "tolerationSeconds": 300},
+            ],
+        },
+        "node": {"tolerateAllTaints": True},
+        # Podium declares the classes itself (plain objects, validated in tests).
+        "storageClasses": [],
+    }
+
+
+def storage_class_objects(deletion_protection: bool) -> dict[str, dict[str, Any]]:
+    """gp3, encrypted, bound where the pod lands; `gp3` is the default class and,
+    with deletionProtection, `gp3-retain` keeps volumes after their claim is gone."""
+    classes: dict[str, dict[str, Any]] = {}
+    for name in storage_classes(deletion_protection):
+        classes[name] = {
+            "provisioner": EBS_PROVISIONER,
+            "reclaim_policy": "Retain" if name.endswith("-retain") else "Delete",
+            "volume_binding_mode": "WaitForFirstConsumer",
+            "allow_volume_expansion": True,
+            "parameters": {"type": "gp3", "encrypted": "true"},
+            "default": name == "gp3",
+        }
+    return classes

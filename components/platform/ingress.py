@@ -1,0 +1,38 @@
+"""The ingress controller: Traefik, behind an NLB the cloud controller makes on AWS,
+on NodePorts on a laptop cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+INGRESS_NAMESPACE = "traefik"
+INGRESS_CLASS = "traefik"
+# The ingress controller's NodePorts on a laptop cluster (kind maps them to the host).
+LOCAL_HTTP_NODE_PORT = 30080
+LOCAL_HTTPS_NODE_PORT = 30443
+LOCAL_HTTP_HOST_PORT = 8080  # examples/kind/cluster.yaml maps the HTTP NodePort here
+
+
+def traefik_values(on_aws: bool) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "ingressClass": {"enabled": True, "isDefaultClass": True, "name": INGRESS_CLASS},
+        "providers": {"kubernetesIngress": {"enabled": True}, "kubernetesGateway": {"enabled": False}},
+    }
+    if on_aws:
+        values["deployment"] = {"replicas": 2}
+        values["podDisruptionBudget"] = {"enabled": True, "minAvailable": 1}
+        # The cloud controller makes an NLB for it and opens only these Service ports.
+        values["service"] = {
+            "type": "LoadBalancer",
+            "annotations": {
+                "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+                "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
+            },
+        }
+    else:
+        values["service"] = {"type": "NodePort"}
+        values["ports"] = {
+            "web": {"nodePort": LOCAL_HTTP_NODE_PORT},
+            "websecure": {"nodePort": LOCAL_HTTPS_NODE_PORT},
+        }
+    return values

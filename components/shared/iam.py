@@ -1,0 +1,84 @@
+"""IAM building blocks shared by the stages: statement and document builders, the
+literal-argument guard, and bucket-policy documents. Pure: no Pulumi, no AWS calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+POLICY_VERSION = "2012-10-17"
+
+Statement = dict[str, Any]
+Policy = dict[str, Any]
+
+_WILDCARD_CHARS = ("*", "?", "${")
+
+
+def check_literal(**values: str) -> None:
+    """Reject empty values and IAM wildcards/variables: an argument must never widen a policy."""
+    for name, value in values.items():
+        if not value or any(c in value for c in _WILDCARD_CHARS):
+            raise ValueError(f"{name} must be a non-empty literal without wildcards or policy variables: {value!r}")
+
+
+def statement(
+    sid: str, actions: list[str], resources: list[str] | str, condition: dict[str, Any] | None = None
+) -> Statement:
+    statement: Statement = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": sorted(actions),
+        "Resource": resources,
+    }
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+def policy_document(statements: list[Statement]) -> Policy:
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def ec2_assume_role_policy() -> Policy:
+    """Trust policy: only the EC2 service may assume the role (through the instance profile)."""
+    return policy_document(
+        [
+            {
+                "Sid": "Ec2AssumeRole",
+                "Effect": "Allow",
+                "Principal": {"Service": "ec2.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ]
+    )
+
+
+def deny_insecure_transport(bucket_arn: str) -> Policy:
+    """Bucket policy: refuse any request not made over TLS."""
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+
+
+def only_writer_statements(bucket_arn: str, writer_arn: str) -> list[Statement]:
+    """Bucket-policy statements: nobody but `writer_arn` may put objects (deletes stay
+    possible for the lifecycle rules and a `pulumi destroy` of an unprotected stack)."""
+    return [
+        {
+            "Sid": "OnlyTheBackupWrites",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/*",
+            "Condition": {"ArnNotEquals": {"aws:PrincipalArn": writer_arn}},
+        }
+    ]
