@@ -52,6 +52,7 @@ if settings.on_aws:
             availability_zones=network.availability_zones,
             public_subnet_ids=network.public_subnet_ids,
             private_subnet_ids=network.private_subnet_ids,
+            private_egress=network.private_egress,
             pod_cidr=settings.cluster.pod_cidr,
             service_cidr=settings.cluster.service_cidr,
             api_allowed_cidrs=settings.cluster.api_allowed_cidrs,
@@ -102,7 +103,7 @@ if settings.on_aws:
     outputs.export("nodeSecurityGroupId", bootstrap.node_security_group_id)
     k8s = cluster_provider(settings.cluster_name, kubeconfig=bootstrap.kubeconfig, depends_on=[bootstrap.ready])
     node_name_pattern = ec2_node_name_pattern(settings.region)
-    node_ip_cidrs: list[pulumi.Input[str]] = [settings.network.cidr, *bootstrap.public_node_cidrs]
+    node_ip_cidrs: list[pulumi.Input[str]] = [settings.network.cidr]
     cloud_providers: list[pulumi.ProviderResource] = [aws_cloud]
     backup_target: BackupTarget | None = BackupTarget(
         region=settings.region,

@@ -37,43 +37,63 @@ def zone_of_subnet(graph: harness.Graph, subnet_id: str) -> str:
     return subnet.inputs["availabilityZone"]
 
 
-def test_dev_has_one_control_plane_behind_an_elastic_ip() -> None:
-    graph = graph_for("dev")
-    assert len(control_planes(graph)) == 1
-    eip = graph.one("aws:ec2/eip:Eip", "cluster-api")
-    association = graph.one("aws:ec2/eipAssociation:EipAssociation")
-    assert association.inputs["allocationId"] == eip.state["allocationId"]
-    assert graph.of_type("aws:lb/loadBalancer:LoadBalancer") == []
-    assert graph.exports["clusterEndpoint"] == f"https://{eip.state['publicDns']}:6443"
+def _balancers(graph: harness.Graph) -> dict[str, harness.Resource]:
+    return {lb.name: lb for lb in graph.of_type("aws:lb/loadBalancer:LoadBalancer")}
 
 
-def test_prod_has_three_control_planes_in_three_zones_behind_an_nlb() -> None:
-    graph = graph_for("prod")
+@pytest.mark.parametrize(("stack", "count"), [("dev", 1), ("staging", 3), ("prod", 3)])
+def test_nodes_use_an_internal_nlb_and_admins_a_public_one(stack: str, count: int) -> None:
+    graph = graph_for(stack)
     planes = control_planes(graph)
-    assert len(planes) == 3
-    assert len({zone_of_subnet(graph, p.inputs["subnetId"]) for p in planes}) == 3
-    private = set(graph.exports["privateSubnetIds"])
-    assert all(p.inputs["subnetId"] in private for p in planes)
-    lb = graph.one("aws:lb/loadBalancer:LoadBalancer")
-    assert lb.inputs["loadBalancerType"] == "network" and lb.inputs["internal"] is False
-    assert lb.inputs["enableCrossZoneLoadBalancing"] is True
-    assert lb.inputs["subnets"] == graph.exports["publicSubnetIds"]
-    target_group = graph.one("aws:lb/targetGroup:TargetGroup")
-    # Without this a control plane reaching itself through the NLB times out.
-    assert target_group.inputs["preserveClientIp"] == "false"
-    assert target_group.inputs["healthCheck"]["path"] == "/readyz"
-    assert target_group.inputs["healthCheck"]["timeout"] < target_group.inputs["healthCheck"]["interval"]
-    attached = {a.inputs["targetId"] for a in graph.of_type("aws:lb/targetGroupAttachment:TargetGroupAttachment")}
-    assert attached == {p.id for p in planes}
+    assert len(planes) == count
+    assert len({zone_of_subnet(graph, p.inputs["subnetId"]) for p in planes}) == count
+    assert all(p.inputs["subnetId"] in set(graph.exports["privateSubnetIds"]) for p in planes)
+    balancers = _balancers(graph)
+    assert set(balancers) == {"cluster-api", "cluster-api-internal"}
+    internal, public = balancers["cluster-api-internal"], balancers["cluster-api"]
+    assert internal.inputs["internal"] is True and internal.inputs["subnets"] == graph.exports["privateSubnetIds"]
+    assert public.inputs["internal"] is False and public.inputs["subnets"] == graph.exports["publicSubnetIds"]
+    for lb in balancers.values():
+        assert lb.inputs["loadBalancerType"] == "network" and lb.inputs["enableCrossZoneLoadBalancing"] is True
+    for target_group in graph.of_type("aws:lb/targetGroup:TargetGroup"):
+        # Without this a control plane reaching itself through the NLB times out.
+        assert target_group.inputs["preserveClientIp"] == "false"
+        assert target_group.inputs["healthCheck"]["path"] == "/readyz"
+        assert target_group.inputs["healthCheck"]["timeout"] < target_group.inputs["healthCheck"]["interval"]
+        attached = {
+            a.inputs["targetId"]
+            for a in graph.of_type("aws:lb/targetGroupAttachment:TargetGroupAttachment")
+            if a.inputs["targetGroupArn"] == target_group.state.get("arn", target_group.id)
+            or a.inputs["targetGroupArn"].endswith(target_group.inputs["name"])
+        }
+        assert attached == {p.id for p in planes}, target_group.name
     assert [e.name for e in graph.of_type("aws:ec2/eip:Eip") if not e.name.startswith("network-nat-")] == []
-    assert graph.exports["clusterEndpoint"] == f"https://{lb.state['dnsName']}:6443"
+    assert graph.exports["clusterEndpoint"] == f"https://{public.state['dnsName']}:6443"
+    # What the join and the control planes' kubeadm name: the internal NLB; the
+    # public name is in the API server's certificate.
+    internal_endpoint = f"{internal.state['dnsName']}:6443"
+    for plane in planes:
+        script = plane.inputs["userData"]
+        assert f"PODIUM_API_ENDPOINT={internal_endpoint}" in script or f"api_endpoint={internal_endpoint}" in script
+    init = next(p for p in planes if p.name.endswith("-0"))
+    assert f"controlPlaneEndpoint: {internal_endpoint}" in init.inputs["userData"]
+    assert f"- {public.state['dnsName']}" in init.inputs["userData"]
 
 
-def test_an_internal_endpoint_puts_the_nlb_in_private_subnets() -> None:
+def test_control_planes_boot_only_once_their_subnet_routes_out() -> None:
+    graph = graph_for("prod")
+    routes = {r.urn for r in graph.of_type("aws:ec2/route:Route") if "private" in r.name}
+    assert len(routes) == 3
+    for plane in control_planes(graph):
+        assert routes <= set(plane.dependencies), plane.name
+
+
+def test_an_internal_endpoint_has_only_the_internal_nlb_under_its_old_names() -> None:
     config = stack_config("prod")
     config["podium:cluster"]["apiEndpoint"] = "internal"
     graph = harness.run("prod", config)
     lb = graph.one("aws:lb/loadBalancer:LoadBalancer")
+    assert lb.name == "cluster-api" and lb.inputs["name"] == "podium-prod-api"
     assert lb.inputs["internal"] is True
     assert lb.inputs["subnets"] == graph.exports["privateSubnetIds"]
     lb_sources = {r.inputs.get("cidrIpv4") for r in graph.of_type(INGRESS) if "api-lb" in r.name}
@@ -120,17 +140,22 @@ def test_etcd_is_reachable_only_from_control_planes(aws_graph: harness.Graph) ->
 
 
 def test_the_api_is_reachable_only_from_allowed_cidrs_and_the_vpc() -> None:
-    for stack, group in (("dev", "cluster-control-plane"), ("prod", "cluster-api-lb")):
+    for stack in ("dev", "prod"):
         graph = graph_for(stack)
         config = stack_config(stack)
-        group_id = graph.one("aws:ec2/securityGroup:SecurityGroup", group).id
-        sources = {
-            r.inputs.get("cidrIpv4")
-            for r in graph.of_type(INGRESS)
-            if r.inputs["securityGroupId"] == group_id and _covers(r.inputs, 6443)
-        }
-        expected = {config["podium:network"]["cidr"], *config["podium:cluster"]["apiAllowedCidrs"]}
-        assert sources == expected, stack
+
+        def sources(group: str, graph: harness.Graph = graph) -> set[str]:
+            group_id = graph.one("aws:ec2/securityGroup:SecurityGroup", group).id
+            return {
+                r.inputs.get("cidrIpv4")
+                for r in graph.of_type(INGRESS)
+                if r.inputs["securityGroupId"] == group_id and _covers(r.inputs, 6443)
+            }
+
+        vpc = config["podium:network"]["cidr"]
+        assert sources("cluster-api-lb") == set(config["podium:cluster"]["apiAllowedCidrs"]), stack
+        assert sources("cluster-api-lb-internal") == {vpc}, stack
+        assert sources("cluster-control-plane") == {vpc}, stack
 
 
 def _secret_values(graph: harness.Graph) -> list[str]:

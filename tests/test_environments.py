@@ -15,21 +15,6 @@ from tools import harness, render
 
 AWS_STACKS = ["dev", "staging", "prod"]
 CONSUMER = Path(__file__).resolve().parent.parent / "examples" / "consumer"
-# What the API endpoint adds, by kind: an Elastic IP for one control plane, a network
-# load balancer (with its own security group) for three or five.
-EIP_ENDPOINT = {
-    ("aws:ec2/eip:Eip", "cluster-api"),
-    ("aws:ec2/eipAssociation:EipAssociation", "cluster-api"),
-}
-NLB_ENDPOINT = {
-    ("aws:lb/loadBalancer:LoadBalancer", "cluster-api"),
-    ("aws:lb/targetGroup:TargetGroup", "cluster-api"),
-    ("aws:lb/listener:Listener", "cluster-api"),
-    ("aws:lb/targetGroupAttachment:TargetGroupAttachment", "cluster-api-N"),
-    ("aws:ec2/securityGroup:SecurityGroup", "cluster-api-lb"),
-    ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "cluster-api-lb-egress"),
-    ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "cluster-api-lb-N"),
-}
 RETAIN_CLASS = {("kubernetes:storage.k8s.io/v1:StorageClass", "addons-gpN-retain")}
 
 
@@ -54,16 +39,11 @@ def wiring(graph: harness.Graph) -> set[tuple[str, str, str]]:
     return edges
 
 
-def endpoint_kind(stack: str) -> set[tuple[str, str]]:
-    return EIP_ENDPOINT if stack_config(stack)["podium:controlPlane"]["count"] == 1 else NLB_ENDPOINT
-
-
 def config_driven(stack: str) -> set[tuple[str, str]]:
-    """The resources whose presence config decides: endpoint kind and the Retain class."""
-    extra = endpoint_kind(stack)
-    if stack_config(stack)["podium:deletionProtection"]:
-        extra = extra | RETAIN_CLASS
-    return extra
+    """The resources whose presence config decides: the Retain class. (The API
+    endpoints no longer depend on the control-plane count: one control plane or five
+    sit privately behind the same two load balancers.)"""
+    return RETAIN_CLASS if stack_config(stack)["podium:deletionProtection"] else set()
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging"])
@@ -74,14 +54,7 @@ def test_every_environment_has_prods_topology(stack: str) -> None:
     names = {name for _, name in config_driven("prod") | config_driven(stack)}
 
     def common(edges: set[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
-        # Which subnet tier the control planes use follows the endpoint kind too.
-        return {
-            e
-            for e in edges
-            if e[0] not in names
-            and e[2] not in names
-            and not (e[0] == "cluster-control-plane-N" and e[2].startswith("network-p"))
-        }
+        return {e for e in edges if e[0] not in names and e[2] not in names}
 
     assert common(wiring(prod)) == common(wiring(other))
 
@@ -157,6 +130,7 @@ PROTECTED_IN_PROD = {
     ("aws:kms/key:Key", "cluster-kms"),
     ("aws:s3/bucket:Bucket", "cluster-etcd-backups"),
     ("aws:lb/loadBalancer:LoadBalancer", "cluster-api"),
+    ("aws:lb/loadBalancer:LoadBalancer", "cluster-api-internal"),
     ("aws:s3/bucket:Bucket", "app-db-backups"),
     ("kubernetes:core/v1:Namespace", "app-namespace"),
     ("kubernetes:apps/v1:StatefulSet", "app-statefulset-db"),

@@ -4,8 +4,8 @@ its CA, endpoint, join material and admin kubeconfig are known before a node boo
 Children: the shared PKI (ClusterPki), the secrets delivery (secrets.py: a KMS key
 and SSM SecureStrings readable by the control-plane role only; workers read only the
 join token), the node image record (node_image.py), the security groups
-(firewall.py), the API endpoint (endpoint.py: an Elastic IP for one control plane, an
-NLB for three or five), the control-plane members with their role, etcd volumes and
+(firewall.py), the API endpoints (endpoint.py: an internal NLB for nodes, an
+internet-facing one for admins when public), the control-plane members with their role, etcd volumes and
 snapshot bucket (members.py), and a readiness gate on `/readyz` (readiness.py).
 The helpers register their resources with this component as parent, so URNs are as
 if it made them itself.
@@ -13,6 +13,7 @@ if it made them itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -47,6 +48,7 @@ class ClusterBootstrapArgs:
     availability_zones: pulumi.Output[list[str]]
     public_subnet_ids: pulumi.Output[list[str]]
     private_subnet_ids: pulumi.Output[list[str]]
+    private_egress: Sequence[pulumi.Resource]  # the NAT routes a booting member downloads through
     pod_cidr: str
     service_cidr: str
     api_allowed_cidrs: tuple[str, ...]
@@ -82,7 +84,6 @@ class ClusterBootstrap(pulumi.ComponentResource):
     kms_key_arn: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
     etcd_backup_bucket: pulumi.Output[str]
-    public_node_cidrs: list[pulumi.Output[str]]  # a node's public address: the single control plane's EIP
     ready: ApiReadiness
 
     def __init__(self, name: str, args: ClusterBootstrapArgs, opts: pulumi.ResourceOptions | None = None):
@@ -109,7 +110,6 @@ class ClusterBootstrap(pulumi.ComponentResource):
             region=args.region,
             vpc_id=args.vpc_id,
             availability_zones=args.availability_zones,
-            public_subnet_ids=args.public_subnet_ids,
             private_subnet_ids=args.private_subnet_ids,
             pod_cidr=args.pod_cidr,
             service_cidr=args.service_cidr,
@@ -126,7 +126,6 @@ class ClusterBootstrap(pulumi.ComponentResource):
                 cluster_name=cluster,
                 vpc_id=args.vpc_id,
                 vpc_cidr=args.vpc_cidr,
-                control_plane_count=cp.count,
                 api_allowed_cidrs=args.api_allowed_cidrs,
                 api_endpoint=args.api_endpoint,
                 node_tags=cluster_tag(cluster),
@@ -143,23 +142,22 @@ class ClusterBootstrap(pulumi.ComponentResource):
                 public_subnet_ids=args.public_subnet_ids,
                 private_subnet_ids=args.private_subnet_ids,
                 api_endpoint=args.api_endpoint,
-                control_plane_count=cp.count,
                 deletion_protection=args.deletion_protection,
             ),
-            groups.api_lb,
+            groups.load_balancers,
         )
-        self.public_node_cidrs = endpoint.public_node_cidrs
         self.endpoint = endpoint.url
 
         inputs = MemberInputs(
             image_id=self.node_image_id,
-            endpoint_host=endpoint.host,
+            endpoint_host=endpoint.node_host,
             extra_sans=endpoint.extra_sans,
             discovery_hash=self.discovery_hash,
             security_group=groups.control_plane,
             instance_profile=profile,
             bucket=bucket,
             names=names,
+            egress=args.private_egress,
         )
         planes = [
             control_plane(scope, members, inputs, index, slot)
@@ -182,7 +180,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
             ).apply(lambda v: render_kubeconfig(cluster, v[0], v[1], v[2], v[3]))
         )
         self.join = JoinMaterial(
-            api_endpoint=endpoint.api_endpoint,
+            api_endpoint=endpoint.node_endpoint,
             ca_cert_hash=self.discovery_hash,
             token_parameter=names.token,
             token=secrets.token,

@@ -1,5 +1,11 @@
-"""The API endpoint: an Elastic IP for one control plane, a network load balancer in
-front of three or five."""
+"""The API endpoints. Nodes reach the API server through an internal network load
+balancer: its name resolves to private addresses, so a node's traffic stays in the
+VPC and arrives from the node's own address. An internet-facing NLB's name resolves
+to public addresses even inside the VPC, so a private node would reach it through
+the NAT gateway, from the NAT's address, which the NLB's group does not admit (and at
+NAT data prices). With `cluster.apiEndpoint: public` a second, internet-facing NLB
+serves admins and CI from `apiAllowedCidrs`; its name is in the API server's
+certificate. One control plane or five, the paths are the same."""
 
 from __future__ import annotations
 
@@ -20,90 +26,97 @@ class EndpointArgs:
     public_subnet_ids: pulumi.Output[list[str]]
     private_subnet_ids: pulumi.Output[list[str]]
     api_endpoint: str  # public | internal
-    control_plane_count: int
     deletion_protection: bool
 
 
+@dataclass(frozen=True)
+class _Balancer:
+    load_balancer: aws.lb.LoadBalancer
+    target_group: aws.lb.TargetGroup
+    suffix: str  # of the resource names: "api" or "api-internal"
+
+
 class ApiEndpoint:
-    """Where the API server answers (`host`), the extra names and addresses its
-    serving certificate needs, and how control planes are put behind it."""
+    """`node_host`: what kubeadm's controlPlaneEndpoint names (the internal NLB).
+    `admin_host`: what the kubeconfig and the readiness gate use (the public NLB, or
+    the internal one when the endpoint is internal). `extra_sans`: the other name the
+    serving certificate needs."""
 
-    host: pulumi.Output[str]
+    node_host: pulumi.Output[str]
+    admin_host: pulumi.Output[str]
     extra_sans: pulumi.Output[list[str]]
-    public_node_cidrs: list[pulumi.Output[str]]  # a node's public address: the single control plane's EIP
 
-    def __init__(self, scope: Children, args: EndpointArgs, lb_security_group: aws.ec2.SecurityGroup | None):
+    def __init__(self, scope: Children, args: EndpointArgs, groups: dict[str, aws.ec2.SecurityGroup]):
         self._scope = scope
-        self._eip: aws.ec2.Eip | None = None
-        self._target_group: aws.lb.TargetGroup | None = None
-        if args.control_plane_count == 1:
-            eip = aws.ec2.Eip(
-                f"{scope.name}-api", domain="vpc", tags={"Name": f"{args.cluster_name}-api"}, opts=scope.keep()
+        public = args.api_endpoint == "public"
+        # Without a public endpoint the one (internal) NLB keeps the names the HA
+        # internal endpoint always had, so such stacks keep their load balancer.
+        internal = _load_balancer(
+            scope,
+            args,
+            groups["api_internal"],
+            suffix="api-internal" if public else "api",
+            aws_name=f"{args.cluster_name}-api-int" if public else f"{args.cluster_name}-api",
+            internal=True,
+        )
+        self._balancers = [internal]
+        self.node_host = internal.load_balancer.dns_name
+        if public:
+            facing = _load_balancer(
+                scope, args, groups["api_public"], suffix="api", aws_name=f"{args.cluster_name}-api", internal=False
             )
-            # Inside the VPC the public DNS name resolves to the private address, so
-            # nodes reach the API server directly, without the NAT.
-            self.host = eip.public_dns
-            self.extra_sans = pulumi.Output.all(eip.public_ip)
-            self.public_node_cidrs = [eip.public_ip.apply(lambda ip: f"{ip}/32")]
-            self._eip = eip
+            self._balancers.append(facing)
+            self.admin_host = facing.load_balancer.dns_name
+            self.extra_sans = pulumi.Output.all(facing.load_balancer.dns_name)
         else:
-            assert lb_security_group is not None, "HA control planes sit behind a load balancer with its own group"
-            lb, self._target_group = _load_balancer(scope, args, lb_security_group)
-            self.host = lb.dns_name
+            self.admin_host = self.node_host
             self.extra_sans = pulumi.Output.all()
-            self.public_node_cidrs = []
-        self.api_endpoint = self.host.apply(lambda host: f"{host}:{kubeadm.API_PORT}")
-        self.url = self.host.apply(lambda host: f"https://{host}:{kubeadm.API_PORT}")
+        self.node_endpoint = self.node_host.apply(lambda host: f"{host}:{kubeadm.API_PORT}")
+        self.url = self.admin_host.apply(lambda host: f"https://{host}:{kubeadm.API_PORT}")
 
     def put_behind(self, instances: Sequence[aws.ec2.Instance]) -> list[pulumi.Resource]:
-        """Registers the control planes with the endpoint; what the readiness gate waits for."""
+        """Registers the control planes with every load balancer; what the readiness
+        gate waits for."""
         scope = self._scope
-        attached: list[pulumi.Resource] = []
-        if self._target_group is not None:
-            for index, instance in enumerate(instances):
-                attached.append(
-                    aws.lb.TargetGroupAttachment(
-                        f"{scope.name}-api-{index}",
-                        target_group_arn=self._target_group.arn,
-                        target_id=instance.id,
-                        port=kubeadm.API_PORT,
-                        opts=scope.child(),
-                    )
-                )
-        if self._eip is not None:
-            attached.append(
-                aws.ec2.EipAssociation(
-                    f"{scope.name}-api",
-                    allocation_id=self._eip.allocation_id,
-                    instance_id=instances[0].id,
-                    opts=scope.child(),
-                )
+        return [
+            aws.lb.TargetGroupAttachment(
+                f"{scope.name}-{balancer.suffix}-{index}",
+                target_group_arn=balancer.target_group.arn,
+                target_id=instance.id,
+                port=kubeadm.API_PORT,
+                opts=scope.child(),
             )
-        return attached
+            for balancer in self._balancers
+            for index, instance in enumerate(instances)
+        ]
 
 
 def _load_balancer(
-    scope: Children, args: EndpointArgs, security_group: aws.ec2.SecurityGroup
-) -> tuple[aws.lb.LoadBalancer, aws.lb.TargetGroup]:
-    cluster = args.cluster_name
-    internal = args.api_endpoint == "internal"
+    scope: Children,
+    args: EndpointArgs,
+    security_group: aws.ec2.SecurityGroup,
+    *,
+    suffix: str,
+    aws_name: str,
+    internal: bool,
+) -> _Balancer:
     # Fixed names (the 32-character limit leaves no room for auto-naming's suffix),
     # so a replacement must delete first.
     lb = aws.lb.LoadBalancer(
-        f"{scope.name}-api",
-        name=f"{cluster}-api",
+        f"{scope.name}-{suffix}",
+        name=aws_name,
         load_balancer_type="network",
         internal=internal,
         subnets=args.private_subnet_ids if internal else args.public_subnet_ids,
         security_groups=[security_group.id],
         enable_cross_zone_load_balancing=True,
         enable_deletion_protection=args.deletion_protection,
-        tags={"Name": f"{cluster}-api"},
+        tags={"Name": aws_name},
         opts=scope.keep(delete_before_replace=True),
     )
     target_group = aws.lb.TargetGroup(
-        f"{scope.name}-api",
-        name=f"{cluster}-api",
+        f"{scope.name}-{suffix}",
+        name=aws_name,
         port=kubeadm.API_PORT,
         protocol="TCP",
         target_type="instance",
@@ -123,15 +136,15 @@ def _load_balancer(
             "healthy_threshold": 2,
             "unhealthy_threshold": 2,
         },
-        tags={"Name": f"{cluster}-api"},
+        tags={"Name": aws_name},
         opts=scope.child(delete_before_replace=True),
     )
     aws.lb.Listener(
-        f"{scope.name}-api",
+        f"{scope.name}-{suffix}",
         load_balancer_arn=lb.arn,
         port=kubeadm.API_PORT,
         protocol="TCP",
         default_actions=[{"type": "forward", "target_group_arn": target_group.arn}],
         opts=scope.child(),
     )
-    return lb, target_group
+    return _Balancer(load_balancer=lb, target_group=target_group, suffix=suffix)

@@ -1,5 +1,6 @@
-"""The cluster's security groups: control planes, nodes and (HA) the API load
-balancer. No SSH anywhere (Session Manager instead); etcd only between control
+"""The cluster's security groups: control planes, nodes and the API load balancers
+(internal for nodes; internet-facing, for `apiAllowedCidrs` only, when the endpoint
+is public). No SSH anywhere (Session Manager instead); etcd only between control
 planes; the kubelet only from inside the cluster; NodePorts only from the VPC (the
 cloud controller opens a Service's own ports for its load balancer)."""
 
@@ -26,7 +27,6 @@ class FirewallArgs:
     cluster_name: str
     vpc_id: pulumi.Input[str]
     vpc_cidr: str
-    control_plane_count: int
     api_allowed_cidrs: tuple[str, ...]
     api_endpoint: str  # public | internal
     node_tags: dict[str, str]  # the cluster tag: the cloud controller edits the one tagged group
@@ -36,7 +36,7 @@ class FirewallArgs:
 class SecurityGroups:
     control_plane: aws.ec2.SecurityGroup
     node: aws.ec2.SecurityGroup
-    api_lb: aws.ec2.SecurityGroup | None
+    load_balancers: dict[str, aws.ec2.SecurityGroup]  # api_internal, and api_public if public
 
 
 def security_groups(scope: Children, args: FirewallArgs) -> SecurityGroups:
@@ -86,11 +86,9 @@ def security_groups(scope: Children, args: FirewallArgs) -> SecurityGroups:
     # one tagged group of an instance to admit load-balancer traffic.
     cp = group("control-plane", f"{cluster} control planes", {})
     node = group("nodes", f"{cluster} worker nodes", args.node_tags)
-    api_sources = [args.vpc_cidr]
-    if args.control_plane_count == 1:
-        api_sources += list(args.api_allowed_cidrs)
-    for i, cidr in enumerate(api_sources):
-        ingress(f"control-plane-api-{i}", cp, "tcp", kubeadm.API_PORT, kubeadm.API_PORT, cidr=cidr)
+    # Every path to the API server is in the VPC: nodes through the internal NLB, both
+    # NLBs without client-IP preservation (their own private addresses reach it).
+    ingress("control-plane-api-0", cp, "tcp", kubeadm.API_PORT, kubeadm.API_PORT, cidr=args.vpc_cidr)
     ingress("control-plane-etcd", cp, "tcp", 2379, 2380, source=cp)
     for source_name, source in (("control-plane", cp), ("nodes", node)):
         ingress(f"control-plane-kubelet-from-{source_name}", cp, "tcp", KUBELET_PORT, KUBELET_PORT, source=source)
@@ -102,10 +100,22 @@ def security_groups(scope: Children, args: FirewallArgs) -> SecurityGroups:
     ingress("nodes-from-nodes", node, "-1", None, None, source=node)
     ingress("nodes-node-ports", node, "tcp", NODE_PORTS[0], NODE_PORTS[1], cidr=args.vpc_cidr)
 
-    lb = None
-    if args.control_plane_count > 1:
-        lb = group("api-lb", f"{cluster} API load balancer", {})
-        lb_sources = [args.vpc_cidr] + (list(args.api_allowed_cidrs) if args.api_endpoint == "public" else [])
-        for i, cidr in enumerate(lb_sources):
-            ingress(f"api-lb-{i}", lb, "tcp", kubeadm.API_PORT, kubeadm.API_PORT, cidr=cidr)
-    return SecurityGroups(control_plane=cp, node=node, api_lb=lb)
+    public = args.api_endpoint == "public"
+    internal_lb = group(
+        "api-lb-internal" if public else "api-lb", f"{cluster} API load balancer for nodes (internal)", {}
+    )
+    ingress(
+        "api-lb-internal-0" if public else "api-lb-0",
+        internal_lb,
+        "tcp",
+        kubeadm.API_PORT,
+        kubeadm.API_PORT,
+        cidr=args.vpc_cidr,
+    )
+    load_balancers = {"api_internal": internal_lb}
+    if public:
+        public_lb = group("api-lb", f"{cluster} API load balancer for admins (internet-facing)", {})
+        for i, cidr in enumerate(args.api_allowed_cidrs):
+            ingress(f"api-lb-{i}", public_lb, "tcp", kubeadm.API_PORT, kubeadm.API_PORT, cidr=cidr)
+        load_balancers["api_public"] = public_lb
+    return SecurityGroups(control_plane=cp, node=node, load_balancers=load_balancers)

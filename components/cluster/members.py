@@ -4,6 +4,7 @@ the first, `kubeadm join --control-plane` on the others)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,6 @@ class MembersArgs:
     region: str
     vpc_id: pulumi.Input[str]
     availability_zones: pulumi.Output[list[str]]
-    public_subnet_ids: pulumi.Output[list[str]]
     private_subnet_ids: pulumi.Output[list[str]]
     pod_cidr: str
     service_cidr: str
@@ -111,15 +111,16 @@ class MemberInputs:
     instance_profile: aws.iam.InstanceProfile
     bucket: aws.s3.Bucket
     names: ParameterNames
+    egress: Sequence[pulumi.Resource]
 
 
 def control_plane(scope: Children, args: MembersArgs, inputs: MemberInputs, index: int, slot: int) -> Member:
     cluster, cp = args.cluster_name, args.spec
     node_name = f"{cluster}-control-plane-{index}"
     zone = args.availability_zones.apply(lambda zones: zones[slot])
-    # One control plane sits in a public subnet behind its Elastic IP; HA control
-    # planes stay private behind the load balancer.
-    subnets = args.public_subnet_ids if cp.count == 1 else args.private_subnet_ids
+    # Private, like every node: no public address for the cloud controller to put
+    # into the kubelet's serving certificate, and one path to the API for all.
+    subnets = args.private_subnet_ids
     etcd_volume = aws.ebs.Volume(
         f"{scope.name}-etcd-{index}",
         availability_zone=zone,
@@ -159,7 +160,8 @@ def control_plane(scope: Children, args: MembersArgs, inputs: MemberInputs, inde
         tags={"Name": node_name, **args.tags},
         # Control planes are upgraded in place (kubeadm upgrade): a new script or
         # image applies to replacements, never by stopping a running member.
-        opts=scope.keep(ignore_changes=["ami", "userData"]),
+        # Its first minutes download packages: only once its subnet routes out.
+        opts=scope.keep(ignore_changes=["ami", "userData"], depends_on=list(inputs.egress)),
     )
     attachment = aws.ec2.VolumeAttachment(
         f"{scope.name}-etcd-{index}",

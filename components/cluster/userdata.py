@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.cluster import kubeadm
+from components.config import versions
 
 SCRIPTS = Path(__file__).parent / "scripts"
 # EC2 rejects user data above 16 KiB (counted before base64).
@@ -155,6 +156,22 @@ def render_token_sync_script(*, region: str, token_parameter: str) -> str:
     return fill(_script("token-sync.sh"), values, name="token-sync.sh")
 
 
+def _runtime_values(kubernetes_version: str) -> dict[str, str]:
+    """The pinned container runtime of the version's minor (config/data/versions.yaml)."""
+    runtime = versions.runtime(kubernetes_version.rsplit(".", 1)[0])
+    return {
+        "PODIUM_CONTAINERD_VERSION": runtime.containerd.version,
+        "PODIUM_CONTAINERD_URL": runtime.containerd.url,
+        "PODIUM_CONTAINERD_SHA256": runtime.containerd.sha256,
+        "PODIUM_RUNC_URL": runtime.runc.url,
+        "PODIUM_RUNC_SHA256": runtime.runc.sha256,
+        "PODIUM_CNI_URL": runtime.cni_plugins.url,
+        "PODIUM_CNI_SHA256": runtime.cni_plugins.sha256,
+        "PODIUM_SANDBOX_IMAGE": runtime.sandbox_image,
+        "PODIUM_CONTAINERD_UNIT": _script("containerd.service"),
+    }
+
+
 def render_node_script(boot: NodeBoot) -> str:
     """The whole user-data script for one node role."""
     _validate(boot)
@@ -168,6 +185,7 @@ def render_node_script(boot: NodeBoot) -> str:
             "PODIUM_API_ENDPOINT": boot.api_endpoint,
             "PODIUM_TOKEN_PARAMETER": boot.token_parameter,
             "PODIUM_KUBEADM_CONFIG": boot.kubeadm_config,
+            **_runtime_values(boot.kubernetes_version),
         },
         name="common.sh",
     )

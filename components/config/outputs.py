@@ -27,7 +27,12 @@ CONTRACT = (
     StackOutput("vpcId", "string", "the VPC", aws_only=True),
     StackOutput("publicSubnetIds", "list of string", "one per AZ, in AZ order", aws_only=True),
     StackOutput("privateSubnetIds", "list of string", "one per AZ, in AZ order", aws_only=True),
-    StackOutput("clusterEndpoint", "string", "`https://<host>:6443` (the EIP's or the NLB's DNS name)", aws_only=True),
+    StackOutput(
+        "clusterEndpoint",
+        "string",
+        "`https://<host>:6443` (the public NLB's DNS name; the internal one's when `cluster.apiEndpoint` is internal)",
+        aws_only=True,
+    ),
     StackOutput("clusterCaCertificate", "string", "PEM of the cluster CA", aws_only=True),
     StackOutput("kubeconfig", "string", "admin kubeconfig (YAML)", secret=True, aws_only=True),
     StackOutput("nodeSecurityGroupId", "string", "the worker nodes' security group", aws_only=True),

@@ -186,7 +186,8 @@ class StackConfig:
     """Everything under the `podium` namespace, as written in Pulumi.<stack>.yaml."""
 
     kubernetes_version: str = doc_field(
-        "Kubernetes `1.MINOR.PATCH`; minors 1.33 to 1.36, patches up to the newest checked release.", "1.35.8"
+        "Kubernetes `1.MINOR.PATCH`; minors 1.35 and 1.36 (those with a pinned containerd), patches up to the newest checked release.",
+        "1.35.8",
     )
     cluster: ClusterSettings = doc_field("Cluster.", default_factory=ClusterSettings)
     network: NetworkSettings = doc_field("Network (kubeadm mode).", default_factory=NetworkSettings)

@@ -20,8 +20,39 @@ def _versions() -> dict[str, Any]:
 
 
 def newest_patches() -> dict[str, str]:
-    """Supported Kubernetes minors ("1.35") and the newest patch known for each."""
-    return {str(minor): str(patch) for minor, patch in _versions()["kubernetes"]["newestPatch"].items()}
+    """Supported Kubernetes minors ("1.35") and the newest patch known for each: the
+    minors with a pinned container runtime."""
+    supported = _versions()["runtime"]
+    return {str(m): str(p) for m, p in _versions()["kubernetes"]["newestPatch"].items() if str(m) in supported}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    version: str
+    url: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What a node installs before the kubelet: exact releases, each with its checksum."""
+
+    containerd: Artifact
+    runc: Artifact
+    cni_plugins: Artifact
+    sandbox_image: str
+
+
+def runtime(minor: str, arch: str = "amd64") -> Runtime:
+    pins = _versions()["runtime"][minor]
+    artifacts = _versions()["artifacts"]
+
+    def artifact(key: str) -> Artifact:
+        version = str(pins[key])
+        entry = artifacts[key]
+        return Artifact(version, entry["url"].format(version=version, arch=arch), entry["sha256"][version][arch])
+
+    return Runtime(artifact("containerd"), artifact("runc"), artifact("cniPlugins"), str(pins["pause"]))
 
 
 def image(name: str) -> str:

@@ -131,6 +131,7 @@ class Network(pulumi.ComponentResource):
         public_subnets: list[aws.ec2.Subnet] = []
         private_subnets: list[aws.ec2.Subnet] = []
         nat_gateways: dict[int, aws.ec2.NatGateway] = {}
+        private_egress: list[pulumi.Resource] = []
         for pair in plan_subnets(args.cidr, args.az_count):
             slot = pair.slot
             zone = zones.apply(lambda zs, s=slot: zs[s])
@@ -161,13 +162,14 @@ class Network(pulumi.ComponentResource):
             )
             nat_slot = nat_slot_for(slot, args.nat_mode)
             if nat_slot is not None:
-                aws.ec2.Route(
+                route = aws.ec2.Route(
                     f"{name}-private-{slot}-default",
                     route_table_id=private_rt.id,
                     destination_cidr_block=DEFAULT_ROUTE,
                     nat_gateway_id=nat_gateways[nat_slot].id,
                     opts=child,
                 )
+                private_egress.append(route)
             private_subnets.append(private)
 
         if args.flow_logs:
@@ -178,6 +180,8 @@ class Network(pulumi.ComponentResource):
         self.availability_zones = zones
         self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public_subnets])
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private_subnets])
+        # What a private instance needs before it boots to download anything.
+        self.private_egress = private_egress
         self.register_outputs(
             {
                 "vpcId": self.vpc_id,

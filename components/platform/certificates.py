@@ -14,15 +14,12 @@ KIND_NODE_NAME_PATTERN = r"^[a-z0-9-]+-(control-plane|worker[0-9]*)$"
 
 
 def ec2_node_name_pattern(region: str) -> str:
-    """EC2 DNS names a kubelet's serving certificate may carry: the private name its
-    node registers with and, for a control plane behind an Elastic IP, the public name
-    the cloud controller adds to its addresses."""
-    if region == "us-east-1":
-        private, public = r"ec2\.internal", r"compute-1\.amazonaws\.com"
-    else:
-        private, public = rf"{re.escape(region)}\.compute\.internal", rf"{re.escape(region)}\.compute\.amazonaws\.com"
-    octets = r"[0-9]{1,3}(-[0-9]{1,3}){3}"
-    return rf"^(ip-{octets}\.{private}|ec2-{octets}\.{public})$"
+    """The EC2 private DNS name a node registers with: the only name a kubelet's
+    serving certificate may carry. Every node sits in a private subnet without a
+    public address, so the cloud controller reports no public name or address (the
+    approver would refuse a public `ec2-...` name: it does not start with the node name)."""
+    private = r"ec2\.internal" if region == "us-east-1" else rf"{re.escape(region)}\.compute\.internal"
+    return rf"^ip-[0-9]{{1,3}}(-[0-9]{{1,3}}){{3}}\.{private}$"
 
 
 def csr_approver_values(node_name_pattern: str, node_ip_cidrs: Sequence[pulumi.Input[str]]) -> dict[str, Any]:

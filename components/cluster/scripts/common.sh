@@ -12,6 +12,15 @@ k8s_version=$PODIUM_KUBERNETES_VERSION
 api_endpoint=$PODIUM_API_ENDPOINT
 token_parameter=$PODIUM_TOKEN_PARAMETER
 kubeadm_config=$PODIUM_KUBEADM_CONFIG
+containerd_version=$PODIUM_CONTAINERD_VERSION
+containerd_url=$PODIUM_CONTAINERD_URL
+containerd_sha256=$PODIUM_CONTAINERD_SHA256
+runc_url=$PODIUM_RUNC_URL
+runc_sha256=$PODIUM_RUNC_SHA256
+cni_url=$PODIUM_CNI_URL
+cni_sha256=$PODIUM_CNI_SHA256
+sandbox_image=$PODIUM_SANDBOX_IMAGE
+containerd_unit=$PODIUM_CONTAINERD_UNIT
 kubeadm_file=/etc/kubernetes/podium/kubeadm.yaml
 export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a
 # cloud-init's PATH may lack /snap/bin, where the AWS CLI lands.
@@ -105,19 +114,48 @@ kernel.panic_on_oops = 1
 EOF
 sysctl --system >/dev/null
 
-log "containerd"
+log "containerd $containerd_version from its release, runc, CNI plugins"
 retry apt-get -o DPkg::Lock::Timeout=300 update -q
-retry apt_install containerd ca-certificates curl gpg
-# containerd 2.x: config version 3, CRI runtime plugin id io.containerd.cri.v1.runtime.
-put 0644 /etc/containerd/config.toml <<'EOF'
+retry apt_install ca-certificates curl gpg
+# fetch URL SHA256 DEST: a download is installed only if its SHA-256 is the pinned one.
+fetch() {
+  local dest="$root$3"
+  mkdir -p "$(dirname "$dest")"
+  retry curl -fsSL -o "$dest" "$1" || return 1
+  if ! sha256sum -c --quiet - <<<"$2  $dest"; then
+    log "SHA-256 of $1 is not the pinned $2: not installing it"
+    rm -f "$dest"
+    return 1
+  fi
+}
+fetch "$containerd_url" "$containerd_sha256" /var/cache/podium/containerd.tar.gz
+fetch "$runc_url" "$runc_sha256" /var/cache/podium/runc
+fetch "$cni_url" "$cni_sha256" /var/cache/podium/cni-plugins.tgz
+mkdir -p "$root/usr/local" "$root/usr/local/sbin" "$root/opt/cni/bin"
+tar -xzf "$root/var/cache/podium/containerd.tar.gz" -C "$root/usr/local"
+put 0755 /usr/local/sbin/runc <"$root/var/cache/podium/runc"
+tar -xzf "$root/var/cache/podium/cni-plugins.tgz" -C "$root/opt/cni/bin"
+# The config format follows the major: version 3 only on containerd 2.x.
+reported=$(containerd --version)
+if [[ $reported != *" v$containerd_version "* ]]; then
+  log "containerd reports '$reported', expected v$containerd_version: not configuring it"
+  exit 1
+fi
+printf '%s\n' "$containerd_unit" | put 0644 /etc/systemd/system/containerd.service
+# containerd 2.x: config version 3, CRI plugin ids io.containerd.cri.v1.*; the sandbox
+# image is the one kubeadm expects for this minor, so no second pause image is pulled.
+put 0644 /etc/containerd/config.toml <<EOF
 version = 3
 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
   runtime_type = 'io.containerd.runc.v2'
 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
   SystemdCgroup = true
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = '$sandbox_image'
 EOF
-systemctl restart containerd
+systemctl daemon-reload
 systemctl enable containerd
+systemctl restart containerd
 
 log "kubelet, kubeadm, kubectl $k8s_version"
 minor=${k8s_version%.*}
