@@ -11,7 +11,7 @@ from components.cluster.node_group import NodeGroup, NodeGroupArgs
 from components.config import outputs, versions
 from components.config import settings as stack_settings
 from components.network.network import Network, NetworkArgs
-from components.platform.addons import ClusterAddons, ClusterAddonsArgs
+from components.platform.addons import ClusterAddons, ClusterAddonsArgs, WorkerGate
 from components.platform.certificates import KIND_NODE_NAME_PATTERN, ec2_node_name_pattern
 from components.platform.ingress import INGRESS_NAMESPACE, LOCAL_HTTP_HOST_PORT
 from components.platform.provider import cluster_provider
@@ -70,7 +70,7 @@ if settings.on_aws:
         ),
         opts=aws,
     )
-    for pool in settings.node_pools:
+    node_groups = [
         NodeGroup(
             f"pool-{pool.name}",
             NodeGroupArgs(
@@ -94,6 +94,13 @@ if settings.on_aws:
             ),
             opts=aws,
         )
+        for pool in settings.node_pools
+    ]
+    workers: WorkerGate | None = WorkerGate(
+        access=bootstrap.admin_access,
+        group_names=pulumi.Output.all(*[group.auto_scaling_group_name for group in node_groups]),
+        groups=node_groups,
+    )
     outputs.export("vpcId", network.vpc_id)
     outputs.export("publicSubnetIds", network.public_subnet_ids)
     outputs.export("privateSubnetIds", network.private_subnet_ids)
@@ -117,6 +124,7 @@ else:
     )
     node_name_pattern = settings.cluster.node_name_pattern or KIND_NODE_NAME_PATTERN
     node_ip_cidrs = []
+    workers = None
     cloud_providers = []
     backup_target = None
     app_url = f"http://{settings.app.hostname}:{LOCAL_HTTP_HOST_PORT}"
@@ -133,6 +141,7 @@ addons = ClusterAddons(
         node_ip_cidrs=node_ip_cidrs,
         chart_versions=settings.addon_versions,
         region=settings.aws_region if settings.on_aws else None,
+        workers=workers,
     ),
     opts=pulumi.ResourceOptions(providers=[k8s]),
 )

@@ -146,8 +146,17 @@ def test_order_cni_then_pods_ccm_before_load_balancers_csi_before_volumes(aws_gr
     assert "calico-crds" in depends(aws_graph, found["tigera-operator"])
     # The cloud controller runs on the host network: it waits for nothing but the API.
     assert depends(aws_graph, found["aws-cloud-controller-manager"]) == set()
+    # Pods that need a worker start only once one is Ready and initialised: the gate
+    # after Calico and the controller, which also waits for the node groups.
+    gate = aws_graph.one("pulumi-python:dynamic:Resource", "addons-workers-ready")
+    assert {"tigera-operator", "aws-cloud-controller-manager"} <= depends(aws_graph, gate)
+    pools = stack_config(aws_graph.stack)["podium:nodePools"]
+    assert {f"pool-{p['name']}-asg" for p in pools} <= depends(aws_graph, gate)
+    assert gate.inputs["stage"] == "workers"
     for name in ("aws-ebs-csi-driver", "kubelet-csr-approver", "metrics-server", "traefik"):
-        assert {"tigera-operator", "aws-cloud-controller-manager"} <= depends(aws_graph, found[name]), name
+        assert {"tigera-operator", "aws-cloud-controller-manager", "addons-workers-ready"} <= depends(
+            aws_graph, found[name]
+        ), name
     assert "kubelet-csr-approver" in depends(aws_graph, found["metrics-server"])
     for storage_class in aws_graph.of_type(STORAGE_CLASS):
         assert "aws-ebs-csi-driver" in depends(aws_graph, storage_class)

@@ -12,7 +12,9 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from components.cluster.node_group import refresh_preferences
 from components.cluster.node_image import UBUNTU_AMI_PARAMETER
+from components.cluster.userdata import script_of
 from tests import openssl
 from tests.buckets import assert_private_bucket
 from tests.conftest import graph_for, stack_config
@@ -73,11 +75,11 @@ def test_nodes_use_an_internal_nlb_and_admins_a_public_one(stack: str, count: in
     # public name is in the API server's certificate.
     internal_endpoint = f"{internal.state['dnsName']}:6443"
     for plane in planes:
-        script = plane.inputs["userData"]
+        script = script_of(plane.inputs)
         assert f"PODIUM_API_ENDPOINT={internal_endpoint}" in script or f"api_endpoint={internal_endpoint}" in script
     init = next(p for p in planes if p.name.endswith("-0"))
-    assert f"controlPlaneEndpoint: {internal_endpoint}" in init.inputs["userData"]
-    assert f"- {public.state['dnsName']}" in init.inputs["userData"]
+    assert f"controlPlaneEndpoint: {internal_endpoint}" in script_of(init.inputs)
+    assert f"- {public.state['dnsName']}" in script_of(init.inputs)
 
 
 def test_control_planes_boot_only_once_their_subnet_routes_out() -> None:
@@ -186,13 +188,16 @@ def test_no_key_token_or_kubeconfig_appears_anywhere_public(aws_graph: harness.G
 
 def test_user_data_carries_parameter_names_never_secret_values(aws_graph: harness.Graph) -> None:
     secrets = _secret_values(aws_graph)
-    scripts = [r.inputs["userData"] for r in aws_graph.of_type(INSTANCE)] + [
-        base64.b64decode(t.inputs["userData"]).decode() for t in aws_graph.of_type(LAUNCH_TEMPLATE)
-    ]
+    instances, templates = aws_graph.of_type(INSTANCE), aws_graph.of_type(LAUNCH_TEMPLATE)
+    # What EC2 receives is the gzip, under its limit; cloud-init unpacks it.
+    assert not [i.name for i in instances if "userData" in i.inputs]
+    sent = [i.inputs["userDataBase64"] for i in instances] + [t.inputs["userData"] for t in templates]
+    for payload in map(base64.b64decode, sent):
+        assert payload[:2] == b"\x1f\x8b" and len(payload) < USER_DATA_LIMIT
+    scripts = [script_of(r.inputs) for r in [*instances, *templates]]
     cluster = aws_graph.exports["clusterName"]
     for script in scripts:
         assert script.startswith("#!/bin/bash")
-        assert len(script.encode()) < USER_DATA_LIMIT
         assert f"/podium/{cluster}/join/token" in script
         assert not [v for v in secrets if v in script]
 
@@ -250,8 +255,8 @@ def test_discovery_hash_matches_openssl_and_reaches_every_join(aws_graph: harnes
     expected = openssl.discovery_hash(ca_pem)
     bootstrap = aws_graph.one("podium:cluster:ClusterBootstrap")
     assert bootstrap.outputs["discoveryHash"] == expected
-    joins = [base64.b64decode(t.inputs["userData"]).decode() for t in aws_graph.of_type(LAUNCH_TEMPLATE)]
-    joins += [i.inputs["userData"] for i in control_planes(aws_graph)[1:]]
+    joins = [script_of(t.inputs) for t in aws_graph.of_type(LAUNCH_TEMPLATE)]
+    joins += [script_of(i.inputs) for i in control_planes(aws_graph)[1:]]
     assert joins and all(expected in script for script in joins)
 
 
@@ -309,7 +314,12 @@ def test_one_auto_scaling_group_per_pool_that_never_fights_a_scaler(aws_graph: h
         )
         assert group.ignore_changes == ["desiredCapacity"]
         assert group.inputs["vpcZoneIdentifiers"] == private
-        assert group.inputs["instanceRefresh"]["strategy"] == "Rolling"
+        refresh = group.inputs["instanceRefresh"]
+        assert refresh["strategy"] == "Rolling"
+        # Launch before terminate: a refresh never takes the pool below its size.
+        assert refresh["preferences"]["minHealthyPercentage"] == 100
+        if pool["desired"] == 1:
+            assert refresh["preferences"]["maxHealthyPercentage"] == 200, pool["name"]
         spot = group.inputs.get("mixedInstancesPolicy")
         if pool.get("spot"):
             assert spot["instancesDistribution"]["onDemandPercentageAboveBaseCapacity"] == 0
@@ -317,13 +327,23 @@ def test_one_auto_scaling_group_per_pool_that_never_fights_a_scaler(aws_graph: h
             assert spot is None and group.inputs["launchTemplate"]["id"]
 
 
+@pytest.mark.parametrize(
+    ("desired", "max_healthy"), [(0, 200), (1, 200), (2, 150), (3, 134), (10, 110), (11, 119), (25, 112)]
+)
+def test_instance_refresh_adds_a_tenth_of_the_pool_at_a_time(desired: int, max_healthy: int) -> None:
+    preferences = refresh_preferences(desired)
+    assert (preferences.min_healthy_percentage, preferences.max_healthy_percentage) == (100, max_healthy)
+    # At least one whole node of headroom, so the refresh can make progress at all.
+    assert max(desired, 1) * (max_healthy - 100) / 100 >= 1
+
+
 def test_pool_labels_and_taints_reach_the_join_configuration() -> None:
     graph = graph_for("dev")
     template = graph.one(LAUNCH_TEMPLATE, "pool-db-template")
-    script = base64.b64decode(template.inputs["userData"]).decode()
+    script = script_of(template.inputs)
     assert "podium/pool=db" in script
     assert "podium/dedicated" in script and "NoSchedule" in script
-    general = base64.b64decode(graph.one(LAUNCH_TEMPLATE, "pool-general-template").inputs["userData"]).decode()
+    general = script_of(graph.one(LAUNCH_TEMPLATE, "pool-general-template").inputs)
     assert "podium/dedicated" not in general
 
 
@@ -340,10 +360,21 @@ def test_control_plane_role_reads_its_parameters_and_nodes_only_the_token(aws_gr
 
 def test_readiness_gate_waits_for_the_control_planes_and_feeds_the_kubeconfig(aws_graph: harness.Graph) -> None:
     gate = aws_graph.one("pulumi-python:dynamic:Resource", "cluster-api-ready")
-    planes = {p.urn for p in control_planes(aws_graph)}
-    assert planes <= set(gate.dependencies)
+    planes = control_planes(aws_graph)
+    assert {p.urn for p in planes} <= set(gate.dependencies)
     assert gate.inputs["endpoint"] == aws_graph.exports["clusterEndpoint"]
     assert gate.inputs["caPem"] == aws_graph.exports["clusterCaCertificate"]
+    # It asks as the admin of the kubeconfig, for every control plane of the stack.
+    user = yaml.safe_load(aws_graph.exports["kubeconfig"])["users"][0]["user"]
+    assert gate.inputs["clientCertPem"] == base64.b64decode(user["client-certificate-data"]).decode()
+    assert gate.inputs["clientKeyPem"] == base64.b64decode(user["client-key-data"]).decode()
+    assert "clientKeyPem" in gate.secret_inputs
+    assert (gate.inputs["stage"], gate.inputs["controlPlanes"]) == (
+        "control-plane",
+        stack_config(aws_graph.stack)["podium:controlPlane"]["count"],
+    )
+    # A failure names every member's instance id.
+    assert all(p.id in gate.inputs["hint"] for p in planes) and "podium-bootstrap.log" in gate.inputs["hint"]
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

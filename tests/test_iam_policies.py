@@ -279,6 +279,7 @@ def test_node_kms_is_decrypt_of_the_token_through_ssm_only() -> None:
 def test_node_actions_are_exactly_the_kubelet_side() -> None:
     actions = {a for s in statements(node()) for a in as_list(s["Action"])}
     assert actions == {
+        "autoscaling:SetInstanceHealth",
         "ec2:DescribeInstances",
         "ec2:DescribeRegions",
         "kms:Decrypt",
@@ -287,7 +288,80 @@ def test_node_actions_are_exactly_the_kubelet_side() -> None:
     }
 
 
+def test_a_node_can_mark_unhealthy_only_its_clusters_groups() -> None:
+    (stmt,) = allowing(node(), "autoscaling:SetInstanceHealth")
+    assert as_list(stmt["Action"]) == ["autoscaling:SetInstanceHealth"]
+    assert as_list(stmt["Resource"]) == [
+        f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:*:autoScalingGroupName/{CLUSTER}-*"
+    ]
+    assert stmt["Condition"] == {"StringEquals": {f"aws:ResourceTag/kubernetes.io/cluster/{CLUSTER}": "owned"}}
+
+
 # --- control-plane role: EBS CSI -----------------------------------------------------------------
+
+# The driver's documented policy at the pinned release (kubernetes-sigs/aws-ebs-csi-driver
+# v1.64.0, chart 2.64.0: docs/example-iam-policy.json, 16 Allow statements without Sids),
+# statement by statement: what it grants, and whether Podium grants it (by which Sid,
+# never wider) or leaves it out, and why. Read at the tag on 2026-11-27.
+SNAPSHOTS_OFF = "no VolumeSnapshot support: Podium installs no snapshot controller or classes"
+EBS_CSI_UPSTREAM: list[tuple[int, list[str], str, str | None]] = [
+    (
+        1,
+        [
+            "ec2:DescribeAvailabilityZones",
+            "ec2:DescribeInstances",
+            "ec2:DescribeInstanceTypes",
+            "ec2:DescribeTags",
+            "ec2:DescribeVolumes",
+            "ec2:DescribeVolumesModifications",
+            "ec2:DescribeVolumeStatus",
+        ],
+        "ReadOnlyDescribe",
+        None,
+    ),
+    (1, ["ec2:DescribeSnapshots"], "", SNAPSHOTS_OFF),
+    (2, ["ec2:ModifyVolume"], "EbsCsiManageOwnVolumes", None),  # upstream: any volume; Podium: tagged ones
+    (2, ["ec2:CreateSnapshot"], "", SNAPSHOTS_OFF),
+    (3, ["ec2:CopyVolumes"], "", "no volume cloning: no PVC dataSource is offered"),
+    (4, ["ec2:AttachVolume", "ec2:DetachVolume"], "EbsCsiAttachClusterVolumesToClusterInstances", None),
+    (5, ["ec2:EnableFastSnapshotRestores"], "", SNAPSHOTS_OFF),
+    (5, ["ec2:CreateVolume"], "", "on snapshot/*: creating a volume from a snapshot; " + SNAPSHOTS_OFF),
+    (6, ["ec2:CreateTags"], "EbsCsiTagVolumesOnCreate", None),  # CreateVolume only, volumes only
+    (7, ["ec2:DeleteTags"], "", "tag removal through VolumeAttributesClass changes: Podium defines none"),
+    (8, ["ec2:CreateVolume"], "EbsCsiCreateTaggedEncryptedVolumes", None),  # both tags and encryption
+    (9, ["ec2:CreateVolume"], "EbsCsiCreateTaggedEncryptedVolumes", None),  # CSIVolumeName alone is not enough
+    (10, ["ec2:DeleteVolume"], "EbsCsiManageOwnVolumes", None),
+    (11, ["ec2:DeleteVolume"], "EbsCsiManageOwnVolumes", None),
+    (12, ["ec2:DeleteVolume"], "EbsCsiManageOwnVolumes", None),
+    (13, ["ec2:CreateSnapshot"], "", SNAPSHOTS_OFF),
+    (14, ["ec2:CreateSnapshot"], "", SNAPSHOTS_OFF),
+    (15, ["ec2:DeleteSnapshot", "ec2:LockSnapshot"], "", SNAPSHOTS_OFF),
+    (16, ["ec2:DeleteSnapshot", "ec2:LockSnapshot"], "", SNAPSHOTS_OFF),
+]
+
+
+@pytest.mark.parametrize(
+    ("number", "actions", "sid", "left_out"), EBS_CSI_UPSTREAM, ids=[f"{r[0]}-{r[1][0]}" for r in EBS_CSI_UPSTREAM]
+)
+def test_ebs_csi_policy_against_the_drivers_documented_policy(
+    number: int, actions: list[str], sid: str, left_out: str | None
+) -> None:
+    doc = control_plane()
+    if left_out is None:
+        granted = as_list(by_sid(doc, sid)["Action"])
+        assert set(actions) <= set(granted), f"upstream statement {number}"
+    elif actions == ["ec2:CreateVolume"]:
+        # Granted on volumes (statements 8-9), never on snapshots.
+        resources = [r for stmt in allowing(doc, "ec2:CreateVolume") for r in as_list(stmt["Resource"])]
+        assert [r for r in resources if ":snapshot/" in r] == [], left_out
+    else:
+        # Left out everywhere, on every resource: not merely under another Sid.
+        assert [a for a in actions if allowing(doc, a)] == [], left_out
+
+
+def test_the_comparison_covers_all_sixteen_upstream_statements() -> None:
+    assert sorted({row[0] for row in EBS_CSI_UPSTREAM}) == list(range(1, 17))
+
 
 EBS_REQUEST_TAGS = {
     "aws:RequestTag/ebs.csi.aws.com/cluster": "true",

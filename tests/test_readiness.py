@@ -1,33 +1,53 @@
-"""The readiness gate against a local HTTPS server whose certificate the cluster CA
-signed: ready means `/readyz` answers `ok` over a connection verified by that CA."""
+"""The readiness gates against a local HTTPS server that plays the API server: its
+certificate is signed by the cluster CA, it requires a client certificate from that
+CA (401 otherwise, like an API server without anonymous access), and it answers the
+paths the gates ask with what a cluster at a given stage would."""
 
 from __future__ import annotations
 
 import datetime
 import http.server
 import ipaddress
+import json
+import os
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from pulumi.dynamic.dynamic import serialize_provider
 
-from components.cluster.readiness import ApiNotReady, wait_until_ready
+from components.cluster import readiness
+from components.cluster.readiness import BOOTSTRAP_LOG, groups_hint, instances_hint, wait_for
 
+ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime.datetime.now(datetime.UTC)
+KUBEADM_CONFIG = "/api/v1/namespaces/kube-system/configmaps/kubeadm-config"
+KUBE_PROXY = "/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy"
+CONTROL_PLANE_NODES = "/api/v1/nodes?labelSelector=node-role.kubernetes.io%2Fcontrol-plane"
+NODES = "/api/v1/nodes"
 
 
-def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate | None, ca_key=None):
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _certificate(
+    subject: x509.Name, key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate | None = None, ca_key=None, usage=None
+) -> x509.Certificate:
     builder = (
         x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer.subject if issuer else name)
+        .subject_name(subject)
+        .issuer_name(issuer.subject if issuer else subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(NOW - datetime.timedelta(hours=1))
@@ -36,38 +56,120 @@ def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Cer
     if issuer is None:
         builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
     else:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))]), critical=False
-        )
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        if usage == ExtendedKeyUsageOID.SERVER_AUTH:
+            san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))])
+            builder = builder.add_extension(san, critical=False)
     return builder.sign(ca_key or key, hashes.SHA256())
+
+
+def _name(common_name: str, organization: str | None = None) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization:
+        attributes.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    return x509.Name(attributes)
 
 
 def _pem(certificate: x509.Certificate) -> str:
     return certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, Path]:
-    """(cluster CA PEM, an unrelated CA PEM, server cert+key file signed by the cluster CA)."""
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _certificate("kubernetes", ca_key, None)
-    other_key = ec.generate_private_key(ec.SECP256R1())
-    other = _certificate("someone-else", other_key, None)
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server = _certificate("kube-apiserver", server_key, ca, ca_key)
-    bundle = tmp_path_factory.mktemp("pki") / "server.pem"
-    key_pem = server_key.private_bytes(
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    bundle.write_text(_pem(server) + key_pem)
-    return _pem(ca), _pem(other), bundle
 
 
-def _serve(bundle: Path, status: int, body: str) -> Iterator[str]:
+@dataclass(frozen=True)
+class Pki:
+    ca_pem: str
+    other_ca_pem: str
+    server_bundle: Path
+    admin_cert_pem: str
+    admin_key_pem: str
+    stranger_cert_pem: str  # signed by another CA
+    stranger_key_pem: str
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    ca_key, other_key = _key(), _key()
+    ca = _certificate(_name("kubernetes"), ca_key)
+    other = _certificate(_name("someone-else"), other_key)
+    server_key, admin_key, stranger_key = _key(), _key(), _key()
+    server = _certificate(_name("kube-apiserver"), server_key, ca, ca_key, ExtendedKeyUsageOID.SERVER_AUTH)
+    admin_name = _name("kubernetes-admin", "kubeadm:cluster-admins")
+    admin = _certificate(admin_name, admin_key, ca, ca_key, ExtendedKeyUsageOID.CLIENT_AUTH)
+    stranger = _certificate(admin_name, stranger_key, other, other_key, ExtendedKeyUsageOID.CLIENT_AUTH)
+    bundle = tmp_path_factory.mktemp("pki") / "server.pem"
+    bundle.write_text(_pem(server) + _key_pem(server_key))
+    return Pki(_pem(ca), _pem(other), bundle, _pem(admin), _key_pem(admin_key), _pem(stranger), _key_pem(stranger_key))
+
+
+def node(name: str, *, ready: bool = True, control_plane: bool = False, taints=(), cordoned: bool = False):
+    labels = {"kubernetes.io/hostname": name}
+    if control_plane:
+        labels["node-role.kubernetes.io/control-plane"] = ""
+    condition = {"type": "Ready", "status": "True" if ready else "False"}
+    if not ready:
+        condition["reason"] = "KubeletNotReady"
+    return {
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "taints": [{"key": k, "effect": e} for k, e in taints],
+            **({"unschedulable": True} if cordoned else {}),
+        },
+        "status": {"conditions": [{"type": "MemoryPressure", "status": "False"}, condition]},
+    }
+
+
+UNINITIALIZED = ("node.cloudprovider.kubernetes.io/uninitialized", "NoSchedule")
+NOT_READY_TAINT = ("node.kubernetes.io/not-ready", "NoSchedule")
+CP_TAINT = ("node-role.kubernetes.io/control-plane", "NoSchedule")
+CP_0 = node("ip-10-0-1-10.eu-west-1.compute.internal", control_plane=True, taints=[CP_TAINT])
+CP_1 = node("ip-10-0-2-10.eu-west-1.compute.internal", control_plane=True, taints=[CP_TAINT])
+WORKER_READY = node("ip-10-0-1-20.eu-west-1.compute.internal")
+WORKER_UNINITIALIZED = node("ip-10-0-2-20.eu-west-1.compute.internal", taints=[UNINITIALIZED])
+WORKER_NOT_READY = node("ip-10-0-3-20.eu-west-1.compute.internal", ready=False, taints=[NOT_READY_TAINT])
+DB_NODE = node("ip-10-0-3-30.eu-west-1.compute.internal", taints=[("podium/dedicated", "NoSchedule")])
+
+
+def node_list(*nodes: dict[str, Any]) -> tuple[int, str]:
+    return 200, json.dumps({"kind": "NodeList", "items": list(nodes)})
+
+
+def finished_init(
+    *control_planes: dict[str, Any], workers: tuple[dict[str, Any], ...] = ()
+) -> dict[str, tuple[int, str]]:
+    """What the API server answers once kubeadm init has finished."""
+    return {
+        "/readyz": (200, "ok"),
+        KUBEADM_CONFIG: (200, '{"kind": "ConfigMap"}'),
+        KUBE_PROXY: (200, '{"kind": "DaemonSet"}'),
+        CONTROL_PLANE_NODES: node_list(*control_planes),
+        NODES: node_list(*control_planes, *workers),
+    }
+
+
+@dataclass
+class FakeApiServer:
+    url: str
+    answers: dict[str, tuple[int, str]]
+    clients: list[str] = field(default_factory=list)  # the client certificate's CN per request
+
+
+@pytest.fixture
+def api(pki: Pki) -> Iterator[FakeApiServer]:
+    fake = FakeApiServer("", {})
+
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            payload = body.encode() if self.path == "/readyz" else b"not found"
-            self.send_response(status if self.path == "/readyz" else 404)
+            peer = self.connection.getpeercert()  # type: ignore[attr-defined]
+            subject = dict(item for rdn in peer.get("subject", ()) for item in rdn) if peer else {}
+            fake.clients.append(subject.get("commonName", "anonymous"))
+            status, body = (401, "Unauthorized") if not peer else fake.answers.get(self.path, (404, "NotFound"))
+            payload = body.encode()
+            self.send_response(status)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
@@ -77,59 +179,188 @@ def _serve(bundle: Path, status: int, body: str) -> Iterator[str]:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(bundle)
+    context.load_cert_chain(pki.server_bundle)
+    context.load_verify_locations(cadata=pki.ca_pem)
+    context.verify_mode = ssl.CERT_OPTIONAL
     server.socket = context.wrap_socket(server.socket, server_side=True)
+    fake.url = f"https://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"https://127.0.0.1:{server.server_address[1]}"
+        yield fake
     finally:
         server.shutdown()
         server.server_close()
 
 
-@pytest.fixture
-def ready_server(pki: tuple[str, str, Path]) -> Iterator[str]:
-    yield from _serve(pki[2], 200, "ok")
+def gate(stage: str, api: FakeApiServer, pki: Pki, *, control_planes: int = 1, timeout: float = 5, **access) -> None:
+    wait_for(
+        stage,
+        endpoint=access.get("endpoint", api.url),
+        ca_pem=access.get("ca_pem", pki.ca_pem),
+        client_cert_pem=access.get("cert", pki.admin_cert_pem),
+        client_key_pem=access.get("key", pki.admin_key_pem),
+        timeout_seconds=timeout,
+        control_planes=control_planes,
+        hint=instances_hint(["i-0aaa1111bbbb2222c", "i-0ddd3333eeee4444f"]),
+        poll_seconds=0.05,
+    )
 
 
-@pytest.fixture
-def failing_server(pki: tuple[str, str, Path]) -> Iterator[str]:
-    yield from _serve(pki[2], 500, "[-]etcd failed: reason withheld")
+def failure(stage: str, api: FakeApiServer, pki: Pki, **kwargs) -> str:
+    with pytest.raises(RuntimeError) as caught:
+        gate(stage, api, pki, timeout=0.3, **kwargs)
+    return str(caught.value)
 
 
-def test_a_ready_api_server_passes_the_gate(ready_server: str, pki: tuple[str, str, Path]) -> None:
-    wait_until_ready(ready_server, pki[0], timeout_seconds=5, poll_seconds=0.05)
+# --- stage control-plane -----------------------------------------------------------------------
 
 
-def test_an_unready_api_server_fails_with_the_endpoint_and_last_answer(
-    failing_server: str, pki: tuple[str, str, Path]
-) -> None:
-    with pytest.raises(ApiNotReady) as caught:
-        wait_until_ready(failing_server, pki[0], timeout_seconds=0.3, poll_seconds=0.05)
-    message = str(caught.value)
-    assert f"{failing_server}/readyz was not ready" in message
-    assert "HTTP 500" in message and "etcd failed" in message
-    assert "podium:cluster.apiAllowedCidrs" in message
+def test_a_finished_kubeadm_init_passes_asked_as_the_admin(api: FakeApiServer, pki: Pki) -> None:
+    api.answers = finished_init(CP_0)
+    gate("control-plane", api, pki)
+    assert api.clients and set(api.clients) == {"kubernetes-admin"}
 
 
-def test_a_server_the_cluster_ca_did_not_sign_is_never_trusted(ready_server: str, pki: tuple[str, str, Path]) -> None:
-    with pytest.raises(ApiNotReady) as caught:
-        wait_until_ready(ready_server, pki[1], timeout_seconds=0.3, poll_seconds=0.05)
-    assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+def test_readyz_alone_is_not_a_finished_init(api: FakeApiServer, pki: Pki) -> None:
+    api.answers = {"/readyz": (200, "ok"), CONTROL_PLANE_NODES: node_list(CP_0)}
+    message = failure("control-plane", api, pki)
+    assert f"the cluster at {api.url} did not reach stage 'control-plane' within 0 s" in message
+    assert "the kubeadm-config ConfigMap (kubeadm init's upload-config phase) not created yet (HTTP 404)" in message
+    assert "the kube-proxy DaemonSet (kubeadm init's last phase) not created yet (HTTP 404)" in message
+    # Where to look: the log on the named instances.
+    assert BOOTSTRAP_LOG in message and "i-0aaa1111bbbb2222c, i-0ddd3333eeee4444f" in message
+
+
+def test_an_api_server_that_is_not_ready_says_why(api: FakeApiServer, pki: Pki) -> None:
+    api.answers = {**finished_init(CP_0), "/readyz": (500, "[-]etcd failed: reason withheld")}
+    message = failure("control-plane", api, pki)
+    assert "/readyz answers HTTP 500: [-]etcd failed" in message
+
+
+def test_before_the_admin_binding_the_certificate_is_forbidden(api: FakeApiServer, pki: Pki) -> None:
+    api.answers = {**finished_init(CP_0), KUBEADM_CONFIG: (403, "Forbidden"), KUBE_PROXY: (403, "Forbidden")}
+    assert "kubeadm has not bound kubeadm:cluster-admins yet" in failure("control-plane", api, pki)
+
+
+def test_ha_waits_for_every_control_plane_to_register(api: FakeApiServer, pki: Pki) -> None:
+    api.answers = finished_init(CP_0, CP_1)
+    message = failure("control-plane", api, pki, control_planes=3)
+    assert f"2 of 3 control planes registered ({CP_0['metadata']['name']}, {CP_1['metadata']['name']})" in message
+    gate("control-plane", api, pki, control_planes=2)
+
+
+def test_a_certificate_of_another_ca_is_not_accepted(api: FakeApiServer, pki: Pki) -> None:
+    api.answers = finished_init(CP_0)
+    message = failure("control-plane", api, pki, cert=pki.stranger_cert_pem, key=pki.stranger_key_pem)
+    assert "no answer from the API server" in message or "HTTP 401" in message
+
+
+def test_a_server_the_cluster_ca_did_not_sign_is_never_trusted(api: FakeApiServer, pki: Pki) -> None:
+    api.answers = finished_init(CP_0)
+    message = failure("control-plane", api, pki, ca_pem=pki.other_ca_pem)
+    assert "no answer from the API server" in message and "CERTIFICATE_VERIFY_FAILED" in message
+    assert api.clients == []
+
+
+def test_nothing_listening_is_no_answer(pki: Pki) -> None:
+    fake = FakeApiServer("https://127.0.0.1:9", {})
+    assert "no answer from the API server" in failure("control-plane", fake, pki)
+
+
+# --- stage workers -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("candidate", "reason"),
+    [
+        (WORKER_READY, None),
+        (CP_0, "a control plane"),
+        (WORKER_UNINITIALIZED, "tainted node.cloudprovider.kubernetes.io/uninitialized:NoSchedule"),
+        (WORKER_NOT_READY, "not Ready (KubeletNotReady)"),
+        (node("n", cordoned=True), "cordoned"),
+        (DB_NODE, "tainted podium/dedicated:NoSchedule"),
+        (node("n", taints=[("soft", "PreferNoSchedule")]), None),
+        ({"metadata": {"name": "n"}, "status": {}}, "not Ready (no Ready condition)"),
+    ],
+)
+def test_what_makes_a_worker_schedulable(candidate: dict[str, Any], reason: str | None) -> None:
+    assert readiness._GateProvider.unschedulable_because(candidate) == reason
+
+
+def test_a_ready_untainted_worker_passes(api: FakeApiServer, pki: Pki) -> None:
+    api.answers = finished_init(CP_0, workers=(WORKER_UNINITIALIZED, WORKER_READY, DB_NODE))
+    gate("workers", api, pki)
+
+
+def test_without_a_schedulable_worker_every_node_says_why(api: FakeApiServer, pki: Pki) -> None:
+    api.answers = finished_init(CP_0, workers=(WORKER_UNINITIALIZED, WORKER_NOT_READY, DB_NODE))
+    message = failure("workers", api, pki)
+    assert "no Ready, untainted worker yet (" in message
+    assert f"{WORKER_NOT_READY['metadata']['name']}: not Ready (KubeletNotReady)" in message
+    assert f"{WORKER_UNINITIALIZED['metadata']['name']}: tainted node.cloudprovider" in message
+    assert CP_0["metadata"]["name"] not in message
+
+
+def test_only_control_planes_is_no_worker_yet(api: FakeApiServer, pki: Pki) -> None:
+    api.answers = finished_init(CP_0)
+    assert "no worker has registered yet" in failure("workers", api, pki)
+
+
+def test_hints_name_the_log_and_where_it_is() -> None:
+    assert "i-1, i-2" in instances_hint(["i-1", "i-2"]) and "apiAllowedCidrs" in instances_hint(["i-1"])
+    hint = groups_hint(["podium-dev-general-2026", "podium-dev-db-2026"])
+    assert BOOTSTRAP_LOG in hint and "podium-dev-general-2026, podium-dev-db-2026" in hint
+
+
+# --- the provider as Pulumi runs it --------------------------------------------------------------
 
 
 def test_preview_never_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """`pulumi preview` calls only check and diff on a dynamic provider: neither waits."""
-    from components.cluster import readiness
 
     def must_not_wait(*_: object, **__: object) -> None:
         raise AssertionError("waited during preview")
 
-    monkeypatch.setattr(readiness, "wait_until_ready", must_not_wait)
-    provider = readiness._ReadinessProvider()
-    props = {"endpoint": "https://203.0.113.10:6443", "caPem": "x", "timeoutSeconds": 5}
+    monkeypatch.setattr(readiness._GateProvider, "wait", must_not_wait)
+    provider = readiness._GateProvider()
+    props = {"endpoint": "https://203.0.113.10:6443", "stage": "workers", "timeoutSeconds": 5}
     assert provider.check({}, props).inputs == props
     provider.diff("id", props, {**props, "endpoint": "https://203.0.113.11:6443"})
     with pytest.raises(AssertionError, match="waited during preview"):
         provider.create(props)
+
+
+def test_the_pickled_provider_runs_in_a_fresh_process_from_the_project_directory() -> None:
+    """What Pulumi's plugin process does with the state's copy: unpickle it, importing
+    this project's modules from the directory it starts in, with no engine and no
+    config, then run it."""
+    pickled = serialize_provider(readiness._GateProvider())
+    probe = (
+        "import base64, sys, dill\n"
+        "provider = dill.loads(base64.b64decode(sys.stdin.read()))\n"
+        'nodes = \'{"items": [{"metadata": {"name": "w"}, "status": {"conditions": '
+        '[{"type": "Ready", "status": "False", "reason": "NetworkPluginNotReady"}]}}]}\'\n'
+        "print(provider.worker_problems(lambda path: (200, nodes)))\n"
+        "print(provider.control_plane_problems(lambda path: (0, 'timed out'), 1))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('components')))\n"
+    )
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "PULUMI"))}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], input=pickled, capture_output=True, text=True, cwd=ROOT, env=environment
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "['no Ready, untainted worker yet (w: not Ready (NetworkPluginNotReady))']",
+        "['no answer from the API server (timed out)']",
+        # Only the gate's own module: nothing that declares resources is imported.
+        "['components', 'components.cluster', 'components.cluster.readiness']",
+    ]
+
+
+def test_bad_gate_arguments_are_refused() -> None:
+    access = readiness.AdminAccess(endpoint="https://x:6443", ca_pem="", client_cert_pem="", client_key_pem="")
+    with pytest.raises(ValueError, match="stage must be one of control-plane, workers"):
+        readiness.ApiReadiness("g", access, stage="nodes", hint="")
+    with pytest.raises(ValueError, match="needs the number of control planes"):
+        readiness.ApiReadiness("g", access, stage="control-plane", hint="")

@@ -177,6 +177,13 @@ CASES: list[tuple[str, str, Mutation, str, str]] = [
         "nodePools",
         "one untainted pool",
     ),
+    (
+        "dev",
+        "untainted-pools-start-empty",
+        setting("nodePools[0]", {"name": "general", "instanceType": "t3.large", "min": 0, "max": 3, "desired": 0}),
+        "nodePools",
+        "no untainted pool starts with a node (desired >= 1)",
+    ),
     ("dev", "db-pool-unknown", setting("app.db.nodePool", "memory"), "app.db.nodePool", "not one of nodePools"),
     ("dev", "nat-mode", setting("network.natMode", "double"), "network.natMode", "none, single, perAz"),
     ("dev", "cluster-mode", setting("cluster.mode", "eks"), "cluster.mode", "kubeadm, existing"),

@@ -23,7 +23,7 @@ from components.config import versions
 STUB = Path(__file__).parent / "stubs" / "fake-command"
 SHELLCHECK = Path(sys.executable).parent / "shellcheck"
 STUBBED = ["apt-get", "apt-mark", "aws", "blkid", "curl", "gpg", "kubeadm", "kubectl", "mkfs.ext4", "modprobe"]
-STUBBED += ["mount", "mountpoint", "sleep", "snap", "swapoff", "sysctl", "systemctl", "crictl"]
+STUBBED += ["mount", "mountpoint", "poweroff", "sleep", "snap", "swapoff", "sysctl", "systemctl", "crictl"]
 # The runtime's release files: downloads are fake, so their checksum and unpacking are too.
 STUBBED += ["sha256sum", "tar", "containerd"]
 # The only real programs the scripts may run; anything else is "command not found",
@@ -248,18 +248,33 @@ def test_control_plane_user_data_fits_ec2_limit_with_realistic_inputs() -> None:
         ]
     )
     init = replace(boot("init"), kubeadm_config=config, token_parameter="/podium/podium-production/bootstrap-token")
-    size = len(userdata.render_node_script(init).encode())
-    # The pinned runtime (three checksummed downloads and containerd's unit) took the
-    # 1 KiB of headroom this kept; 16,051 bytes of 16,384 now. Next: gzip the user data
-    # (cloud-init unpacks it) before anything else is added.
-    assert size <= userdata.USER_DATA_LIMIT - 256, f"{size} bytes leaves too little headroom under EC2's 16 KiB"
+    script = userdata.render_node_script(init)
+    sent = base64.b64decode(userdata.encode(script))
+    # What EC2 counts is what it receives: the gzip, well under half the limit, while
+    # the script itself has outgrown it.
+    assert sent[:2] == b"\x1f\x8b"
+    assert len(sent) <= userdata.USER_DATA_LIMIT // 2, f"{len(sent)} bytes gzipped"
+    assert len(script.encode()) > len(sent) * 2
     for role in ROLES:
-        assert len(userdata.render_node_script(boot(role)).encode()) <= userdata.USER_DATA_LIMIT
+        assert len(base64.b64decode(userdata.encode(userdata.render_node_script(boot(role))))) <= 8 * 1024
+
+
+def test_encoded_user_data_is_stable_and_unpacks_to_the_script() -> None:
+    script = userdata.render_node_script(boot("worker"))
+    encoded = userdata.encode(script)
+    assert userdata.encode(script) == encoded  # no timestamp in the gzip header: no spurious diff
+    assert userdata.script_of({"userDataBase64": encoded}) == script
+    assert userdata.script_of({"userData": encoded}) == script  # a launch template
+    # Stacks made before gzip: instances held the text, launch templates plain base64.
+    assert userdata.script_of({"userData": script}) == script
+    assert userdata.script_of({"userData": base64.b64encode(script.encode()).decode()}) == script
 
 
 def test_oversized_user_data_is_refused() -> None:
-    huge = replace(CONTROL_PLANE, audit_policy="# padding\n" * 2000)
-    with pytest.raises(ValueError, match="over EC2's 16384"):
+    # Random text does not compress: 20 KiB of it is over the limit gzipped too.
+    padding = "\n".join(f"# {os.urandom(24).hex()}" for _ in range(400))
+    huge = replace(CONTROL_PLANE, audit_policy=padding)
+    with pytest.raises(ValueError, match="gzipped, over EC2's 16384"):
         userdata.render_node_script(replace(boot("init"), control_plane=huge))
 
 
@@ -467,6 +482,55 @@ def test_a_missing_etcd_volume_stops_the_bootstrap(node: Node) -> None:
     assert run.count(r"^sleep 5$") == 120
     assert run.count(r"^mkfs|^mount|^kubeadm") == 0
     assert "etcd volume vol-0123456789abcdef0 never appeared" in run.output
+
+
+def test_the_kubelet_starts_only_with_the_etcd_volume_mounted(node: Node) -> None:
+    run = node.run(userdata.render_node_script(boot("init")))
+    assert run.returncode == 0, run.output
+    drop_in = run.file("/etc/systemd/system/kubelet.service.d/20-podium-etcd-volume.conf").read_text()
+    assert drop_in == "[Unit]\nRequiresMountsFor=/var/lib/etcd\n"
+    # systemd reads it before kubeadm init (re)starts the kubelet.
+    mounted = run.index(r"^mount ")
+    reload = run.calls.index("systemctl daemon-reload", mounted)
+    assert reload < run.index(r"^kubeadm init")
+
+
+def test_an_etcd_volume_that_does_not_mount_stops_the_bootstrap(node: Node) -> None:
+    run = node.run(userdata.render_node_script(boot("init")), fail=r"^mountpoint")
+    assert run.returncode != 0
+    assert "etcd volume vol-0123456789abcdef0 is not mounted on /var/lib/etcd" in run.output
+    assert run.count(r"^kubeadm") == 0
+
+
+def test_a_worker_that_cannot_join_asks_its_group_to_replace_it(node: Node) -> None:
+    run = node.run(userdata.render_node_script(boot("worker")), fail=r"^kubeadm join")
+    assert run.returncode != 0
+    mark = run.index(r"^aws autoscaling set-instance-health")
+    assert run.calls[mark] == (
+        "aws autoscaling set-instance-health --instance-id i-0123456789abcdef0 "
+        "--health-status Unhealthy --no-should-respect-grace-period"
+    )
+    assert run.index(r"^kubeadm join") < mark
+    assert run.count(r"^poweroff") == 0
+    assert not run.file("/etc/kubernetes/podium/kubeadm.yaml").exists()
+
+
+def test_a_worker_that_cannot_reach_auto_scaling_powers_off(node: Node) -> None:
+    run = node.run(userdata.render_node_script(boot("worker")), fail=r"^kubeadm join|^aws autoscaling")
+    assert run.returncode != 0
+    assert run.index(r"^aws autoscaling set-instance-health") < run.index(r"^poweroff")
+    assert "could not mark instance i-0123456789abcdef0 unhealthy: powering off" in run.output
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_a_failed_worker_gives_itself_up(node: Node, role: str) -> None:
+    ok = node.run(userdata.render_node_script(boot(role)))
+    assert ok.returncode == 0, ok.output
+    failed = node.run(userdata.render_node_script(boot(role)), fail=r"^apt-get")
+    assert failed.returncode != 0
+    # A control plane is no group member: it stays for someone to read its log.
+    expected = 1 if role == "worker" else 0
+    assert [ok.count(r"^aws autoscaling|^poweroff"), failed.count(r"^aws autoscaling")] == [0, expected]
 
 
 def test_control_plane_waits_for_the_api_then_joins(node: Node) -> None:
@@ -691,9 +755,9 @@ def _graph_user_data(stack: str) -> list[tuple[str, str, str | None]]:
     nodes: list[tuple[str, str, str | None]] = []
     for index, instance in enumerate(sorted(graph.of_type("aws:ec2/instance:Instance"), key=lambda r: r.name)):
         volume = graph.one("aws:ebs/volume:Volume", f"cluster-etcd-{index}")
-        nodes.append((instance.name, instance.inputs["userData"], volume.id))
+        nodes.append((instance.name, userdata.script_of(instance.inputs), volume.id))
     for template in graph.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
-        nodes.append((template.name, base64.b64decode(template.inputs["userData"]).decode(), None))
+        nodes.append((template.name, userdata.script_of(template.inputs), None))
     return nodes
 
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from components.cluster.readiness import wait_until_ready
+from components.cluster.readiness import wait_for
 from components.config.settings import MAX_CLUSTER_NAME
 from tools import harness
 
@@ -156,7 +156,8 @@ def run(base: str = "dev", overrides: Mapping[str, Any] | None = None) -> dict[s
         )
         result = stack.up(on_output=print)
         outputs = {key: value.value for key, value in result.outputs.items()}
-        server, ca, _, _ = kubeconfig_parts(outputs["kubeconfig"])
-        wait_until_ready(server, ca, timeout_seconds=300)
+        server, ca, cert, key = kubeconfig_parts(outputs["kubeconfig"])
+        for stage in ("control-plane", "workers"):
+            wait_for(stage, endpoint=server, ca_pem=ca, client_cert_pem=cert, client_key_pem=key, timeout_seconds=300)
         status = wait_for_app(outputs["kubeconfig"], outputs["appUrl"].split("//", 1)[1].split(":")[0])
         return {**outputs, "appStatus": status}

@@ -9,7 +9,6 @@ the policy pack's verdict. Exit codes: 0 fine, 1 the program stopped (invalid co
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import sys
@@ -19,7 +18,10 @@ from pathlib import Path
 import yaml
 from pulumi.output import Unknown
 
+from components.cluster import userdata
 from tools import cost, diagram, harness, policy_check, render
+
+NODE_TYPES = ("aws:ec2/instance:Instance", "aws:ec2/launchTemplate:LaunchTemplate")
 
 
 def render_tree(graph: harness.Graph) -> list[str]:
@@ -79,10 +81,8 @@ def write_out(graph: harness.Graph, out: Path, estimate: cost.Estimate, verdict:
     scripts, policies = out / "scripts", out / "iam"
     for resource in graph.resources:
         public = resource.public_inputs
-        if resource.type == "aws:ec2/instance:Instance" and isinstance(public.get("userData"), str):
-            written.append(_write(scripts / f"{resource.name}.sh", public["userData"]))
-        elif resource.type == "aws:ec2/launchTemplate:LaunchTemplate" and isinstance(public.get("userData"), str):
-            written.append(_write(scripts / f"{resource.name}.sh", base64.b64decode(public["userData"]).decode()))
+        if resource.type in NODE_TYPES and isinstance(public.get("userDataBase64") or public.get("userData"), str):
+            written.append(_write(scripts / f"{resource.name}.sh", userdata.script_of(public)))
         for key in ("policy", "assumeRolePolicy"):
             document = public.get(key)
             if resource.type.startswith(("aws:iam/", "aws:s3/bucketPolicy")) and isinstance(document, str):

@@ -40,7 +40,6 @@ private addresses (a node is "somewhere in its subnet").
 from __future__ import annotations
 
 import argparse
-import base64
 import binascii
 import dataclasses
 import ipaddress
@@ -50,12 +49,15 @@ import shlex
 import sys
 import types
 import typing
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
+
+from components.cluster import userdata
 
 if TYPE_CHECKING:
     from tools.harness import Graph, Resource
@@ -981,14 +983,9 @@ def _name(resource: Resource) -> str:
 
 
 def _decoded_user_data(state: Mapping[str, Any]) -> str:
-    """The boot script: instances carry it as text, launch templates base64-encoded."""
-    text = state.get("userData") or ""
-    if text.startswith("#!"):
-        return text
-    raw = state.get("userDataBase64") or text
     try:
-        return base64.b64decode(raw, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+        return userdata.script_of(state)
+    except (binascii.Error, UnicodeDecodeError, OSError, EOFError, TypeError, zlib.error):
         return ""
 
 

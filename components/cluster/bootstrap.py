@@ -6,7 +6,8 @@ and SSM SecureStrings readable by the control-plane role only; workers read only
 join token), the node image record (node_image.py), the security groups
 (firewall.py), the API endpoints (endpoint.py: an internal NLB for nodes, an
 internet-facing one for admins when public), the control-plane members with their role, etcd volumes and
-snapshot bucket (members.py), and a readiness gate on `/readyz` (readiness.py).
+snapshot bucket (members.py), and a readiness gate that, as the cluster admin, waits
+for kubeadm init to finish and every control plane to register (readiness.py).
 The helpers register their resources with this component as parent, so URNs are as
 if it made them itself.
 """
@@ -32,7 +33,7 @@ from components.cluster.members import (
 )
 from components.cluster.node_image import node_image
 from components.cluster.pki import ClusterPki, ClusterPkiArgs
-from components.cluster.readiness import ApiReadiness
+from components.cluster.readiness import AdminAccess, ApiReadiness, instances_hint
 from components.cluster.secrets import ParameterNames, deliver_secrets
 from components.shared.children import Children
 
@@ -84,6 +85,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
     kms_key_arn: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
     etcd_backup_bucket: pulumi.Output[str]
+    admin_access: AdminAccess
     ready: ApiReadiness
 
     def __init__(self, name: str, args: ClusterBootstrapArgs, opts: pulumi.ResourceOptions | None = None):
@@ -166,14 +168,22 @@ class ClusterBootstrap(pulumi.ComponentResource):
         instances = [member.instance for member in planes]
         waits_for = [member.etcd_attachment for member in planes] + endpoint.put_behind(instances)
 
-        self.ready = ApiReadiness(
-            f"{name}-api-ready",
+        self.admin_access = AdminAccess(
             endpoint=self.endpoint,
             ca_pem=self.ca_certificate,
+            client_cert_pem=self.pki.admin_cert_pem,
+            client_key_pem=self.pki.admin_key_pem,
+        )
+        self.ready = ApiReadiness(
+            f"{name}-api-ready",
+            self.admin_access,
+            stage="control-plane",
+            control_planes=cp.count,
+            hint=pulumi.Output.all(*[i.id for i in instances]).apply(instances_hint),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*instances, *waits_for]),
         )
         # Built from the gate's output: nothing that uses the kubeconfig starts before
-        # the API server answers. Same inputs, same text (no provider churn).
+        # kubeadm init has finished. Same inputs, same text (no provider churn).
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(
                 self.ready.endpoint, self.ca_certificate, self.pki.admin_cert_pem, self.pki.admin_key_pem

@@ -3,7 +3,7 @@ instances join the cluster with kubeadm, registering the pool's labels and taint
 
 from __future__ import annotations
 
-import base64
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +14,7 @@ import pulumi_aws as aws
 from components.cluster import iam_policies, kubeadm
 from components.cluster.bootstrap import JoinMaterial, cluster_tag
 from components.cluster.instance_role import instance_profile
-from components.cluster.userdata import NodeBoot, render_node_script
+from components.cluster.userdata import NodeBoot, encode, render_node_script
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,26 @@ class NodeGroupArgs:
     image_id: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
     join: JoinMaterial
+
+
+# A new node boots, joins and turns Ready in about 5 minutes (containerd, packages,
+# kubeadm join, Calico on the node): the refresh waits that long before it counts a
+# replacement as in service and stops the next old node.
+REFRESH_WARMUP_SECONDS = 600
+
+
+def refresh_preferences(desired_size: int) -> aws.autoscaling.GroupInstanceRefreshPreferencesArgs:
+    """Instance refresh that never lowers the pool's capacity: replacements launch
+    first (min healthy 100%), about a tenth of the pool (at least one node) at a time.
+    A one-node pool (the database's) goes to 200%: the new node is up before the old
+    one is terminated. Percentages of the size at refresh time, sized from `desired`."""
+    size = max(desired_size, 1)
+    batch = max(1, math.ceil(size / 10))
+    return aws.autoscaling.GroupInstanceRefreshPreferencesArgs(
+        min_healthy_percentage=100,
+        max_healthy_percentage=min(200, 100 + math.ceil(100 * batch / size)),
+        instance_warmup=str(REFRESH_WARMUP_SECONDS),
+    )
 
 
 def worker_script(args: NodeGroupArgs, api_endpoint: str, ca_cert_hash: str) -> str:
@@ -83,7 +103,7 @@ class NodeGroup(pulumi.ComponentResource):
         )
 
         user_data = pulumi.Output.all(args.join.api_endpoint, args.join.ca_cert_hash).apply(
-            lambda v: base64.b64encode(worker_script(args, v[0], v[1]).encode()).decode()
+            lambda v: encode(worker_script(args, v[0], v[1]))
         )
         volume_tags = {"Name": pool_name, "podium/pool": args.pool_name}
         # The cluster tag marks instances for the cloud provider; root volumes stay
@@ -154,9 +174,10 @@ class NodeGroup(pulumi.ComponentResource):
             vpc_zone_identifiers=args.subnet_ids,
             health_check_type="EC2",
             health_check_grace_period=300,
-            # A new launch template version (image, script, size) rolls through the
-            # pool, keeping 90% of it in service.
-            instance_refresh={"strategy": "Rolling", "preferences": {"min_healthy_percentage": 90}},
+            # A new launch template version (image, script, size) rolls through the pool.
+            instance_refresh=aws.autoscaling.GroupInstanceRefreshArgs(
+                strategy="Rolling", preferences=refresh_preferences(args.desired_size)
+            ),
             tags=[
                 {"key": key, "value": value, "propagate_at_launch": True}
                 for key, value in {**instance_tags, "k8s.io/cluster-autoscaler/enabled": "true"}.items()

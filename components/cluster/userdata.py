@@ -18,7 +18,9 @@ AWS calls the scripts make, which the node roles' IAM policies must allow:
 
 from __future__ import annotations
 
+import base64
 import functools
+import gzip
 import re
 import shlex
 import string
@@ -30,7 +32,7 @@ from components.cluster import kubeadm
 from components.config import versions
 
 SCRIPTS = Path(__file__).parent / "scripts"
-# EC2 rejects user data above 16 KiB (counted before base64).
+# EC2 rejects user data above 16 KiB (counted before base64, so after gzip).
 USER_DATA_LIMIT = 16 * 1024
 ROLES = ("init", "control-plane", "worker")
 
@@ -213,6 +215,34 @@ def render_node_script(boot: NodeBoot) -> str:
             },
             name="control-plane.sh",
         )
-    size = len(script.encode())
-    _require(size <= USER_DATA_LIMIT, f"user data for role {boot.role!r} is {size} bytes, over EC2's {USER_DATA_LIMIT}")
+    size = len(_compress(script))
+    _require(
+        size <= USER_DATA_LIMIT,
+        f"user data for role {boot.role!r} is {size} bytes gzipped, over EC2's {USER_DATA_LIMIT}",
+    )
     return script
+
+
+def _compress(script: str) -> bytes:
+    # mtime=0: the same script always gives the same bytes, so no spurious diff.
+    return gzip.compress(script.encode(), compresslevel=9, mtime=0)
+
+
+def encode(script: str) -> str:
+    """The script as EC2 user data: gzipped (cloud-init recognises the gzip magic and
+    unpacks it before running the script), then base64, the form `userDataBase64` and
+    launch templates take. Gzip turns ~16 KiB of script into ~6 KiB."""
+    return base64.b64encode(_compress(script)).decode()
+
+
+def script_of(inputs: Mapping[str, object]) -> str:
+    """The boot script an instance or launch template carries, for reviews and tests:
+    `encode`'s gzipped base64 in `userDataBase64` (instances) or `userData` (launch
+    templates), and the plain text or plain base64 of stacks made before gzip."""
+    value = inputs.get("userDataBase64") or inputs.get("userData") or ""
+    if not isinstance(value, str):
+        raise TypeError(f"user data is {type(value).__name__}, not text")
+    if value.startswith("#!"):
+        return value
+    raw = base64.b64decode(value, validate=True)
+    return (gzip.decompress(raw) if raw.startswith(b"\x1f\x8b") else raw).decode()

@@ -561,6 +561,11 @@ class _Rules:
                 "nodePools",
                 "every pool has a NoSchedule or NoExecute taint: add-ons and the app need one untainted pool",
             )
+        elif pools and all(p.desired < 1 for p in pools if not _repels(p)):
+            self.add(
+                "nodePools",
+                "no untainted pool starts with a node (desired >= 1): `pulumi up` waits for one before the add-ons",
+            )
         db_pool = self.s.app.db.node_pool
         if db_pool is not None and db_pool not in seen:
             self.add("app.db.nodePool", f"{db_pool!r} is not one of nodePools ({', '.join(sorted(seen))})")

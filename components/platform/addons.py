@@ -17,6 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.cluster.readiness import AdminAccess, ApiReadiness, groups_hint
 from components.config import versions
 from components.platform.aws_integration import cloud_controller_values, ebs_csi_values, storage_class_objects
 from components.platform.certificates import csr_approver_values
@@ -26,6 +27,15 @@ from components.platform.metrics import metrics_server_values
 
 KUBE_SYSTEM = "kube-system"
 HELM_TIMEOUT_SECONDS = 15 * 60
+
+
+@dataclass(frozen=True)
+class WorkerGate:
+    """Kubeadm mode: what the add-ons wait for before any pod that needs a worker."""
+
+    access: AdminAccess
+    group_names: pulumi.Input[list[str]]  # named in the failure message
+    groups: Sequence[pulumi.Resource]  # the node groups whose instances join
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,7 @@ class ClusterAddonsArgs:
     node_ip_cidrs: Sequence[pulumi.Input[str]]  # where those kubelets' addresses must lie
     chart_versions: Mapping[str, str]  # podium:addonVersions
     region: str | None = None
+    workers: WorkerGate | None = None  # kubeadm mode
 
 
 def namespace_labels(level: str) -> dict[str, str]:
@@ -75,7 +86,17 @@ class ClusterAddons(pulumi.ComponentResource):
                 cloud_controller_values(args.cluster_name, args.kubernetes_version),
                 [],
             )
-            pod_network = [calico, cloud_controller]
+            assert args.workers is not None, "kubeadm mode always has worker groups"
+            # Only now can a worker be Ready (Calico) and untainted (the controller):
+            # each release below would otherwise spend its timeout on Pending pods.
+            workers_ready = ApiReadiness(
+                f"{name}-workers-ready",
+                args.workers.access,
+                stage="workers",
+                hint=pulumi.Output.from_input(args.workers.group_names).apply(groups_hint),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[calico, cloud_controller, *args.workers.groups]),
+            )
+            pod_network = [calico, cloud_controller, workers_ready]
             csi = self._release(
                 "awsEbsCsiDriver", KUBE_SYSTEM, ebs_csi_values(args.cluster_name, args.region), pod_network
             )

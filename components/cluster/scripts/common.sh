@@ -31,8 +31,34 @@ exec > >(tee -a "$root/var/log/podium-bootstrap.log") 2>&1
 # Logs go to stderr so functions stay usable inside $(...); bash's own clock, no fork.
 log() { TZ=UTC printf '%(%FT%TZ)T podium: %s\n' -1 "$*" >&2; }
 trap 'log "FAILED (exit $?) at line $LINENO: $BASH_COMMAND"' ERR
-# The rendered kubeadm config holds the bootstrap token: never leave it behind.
-trap 'rm -f "$root$kubeadm_file"' EXIT
+imds=http://169.254.169.254/latest
+imds_get() {
+  local token
+  token=$(curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$imds/api/token") &&
+    curl -fsS -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/$1"
+}
+
+# A worker that cannot join would stay "healthy" to its group's EC2 health check
+# forever: it asks to be replaced, or powers off (a stopped instance is unhealthy)
+# when the AWS CLI cannot (not installed yet, no network).
+give_up() {
+  local id=unknown
+  log "bootstrap failed, see above; asking the auto-scaling group to replace this instance"
+  if id=$(imds_get instance-id) &&
+    aws autoscaling set-instance-health --instance-id "$id" --health-status Unhealthy --no-should-respect-grace-period; then
+    return 0
+  fi
+  log "could not mark instance $id unhealthy: powering off"
+  poweroff
+}
+
+on_exit() {
+  local rc=$?
+  # The rendered kubeadm config holds the bootstrap token: never leave it behind.
+  rm -f "$root$kubeadm_file"
+  if ((rc != 0)) && [[ $role == worker ]]; then give_up; fi
+}
+trap on_exit EXIT
 
 # retry CMD...: bounded attempts with exponential backoff. Logs the command name
 # only, never its arguments. Callers' functions must return non-zero themselves:
@@ -177,9 +203,7 @@ if ! command -v aws >/dev/null; then
 fi
 
 # The AWS cloud provider expects the node name to be the EC2 private DNS name.
-imds=http://169.254.169.254/latest
-imds_token=$(retry curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$imds/api/token")
-node_name=$(retry curl -fsS -H "X-aws-ec2-metadata-token: $imds_token" "$imds/meta-data/local-hostname")
+node_name=$(retry imds_get local-hostname)
 log "node name $node_name"
 
 # write_kubeadm_config: the placeholders filled with bash expansion, so the token

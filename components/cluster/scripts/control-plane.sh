@@ -76,6 +76,10 @@ mount_etcd_volume() {
   fi
   mkdir -p "$dir"
   mountpoint -q "$dir" || mount -t ext4 -o defaults,noatime "$dev" "$dir"
+  if ! mountpoint -q "$dir"; then
+    log "etcd volume $etcd_volume_id is not mounted on /var/lib/etcd"
+    return 1
+  fi
   chmod 0700 "$dir"
   # kubeadm's preflight wants an empty data dir; rmdir never removes data.
   rmdir "$dir/lost+found" 2>/dev/null || true
@@ -107,6 +111,14 @@ EOF
 
 printf '%s\n' "$audit_policy" | put 0644 "$audit_policy_path"
 mount_etcd_volume
+# fstab's nofail keeps a boot without the volume reachable for repair; this keeps
+# the kubelet, and so the etcd static pod, from starting on an empty directory of
+# the root disk then (for a single control plane, an empty cluster).
+put 0644 /etc/systemd/system/kubelet.service.d/20-podium-etcd-volume.conf <<'EOF'
+[Unit]
+RequiresMountsFor=/var/lib/etcd
+EOF
+systemctl daemon-reload
 printf '%s\n' "$etcd_snapshot_script" | put 0755 /usr/local/sbin/podium-etcd-snapshot
 printf '%s\n' "$token_sync_script" | put 0755 /usr/local/sbin/podium-token-sync
 timer_unit podium-etcd-snapshot "$snapshot_minutes" "Podium etcd snapshot to S3"
