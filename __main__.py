@@ -15,7 +15,7 @@ from components.platform.addons import ClusterAddons, ClusterAddonsArgs, WorkerG
 from components.platform.certificates import KIND_NODE_NAME_PATTERN, ec2_node_name_pattern
 from components.platform.ingress import INGRESS_NAMESPACE, LOCAL_HTTP_HOST_PORT
 from components.platform.provider import cluster_provider
-from components.shared.aws_provider import aws_provider
+from components.shared.aws_provider import aws_provider, default_tags
 
 settings = stack_settings.load()
 
@@ -91,6 +91,7 @@ if settings.on_aws:
                 image_id=bootstrap.node_image_id,
                 kms_key_arn=bootstrap.kms_key_arn,
                 join=bootstrap.join,
+                tags=default_tags(settings),
             ),
             opts=aws,
         )

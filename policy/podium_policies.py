@@ -1,10 +1,18 @@
 """Podium's CrossGuard policies: mandatory rules every stack must meet, checked by
-`pulumi preview --policy-pack policy` on every pull request and in-process by the tests.
+`pulumi preview --policy-pack policy` on every pull request, at the end of every
+`pulumi up`, and in-process by the tests.
 
-Each rule reads resource inputs through pulumi-policy's proxy: a value that is unknown
-during preview raises UnknownValueError, which the policy framework reports as "cannot
-be checked yet" (advisory), never as a violation. Stack rules skip just the resource
-whose value is unknown. The pack depends on pulumi-policy only.
+What each kind of rule sees (pulumi/pulumi, pkg/resource/deploy/step_generator.go):
+- a resource rule sees the resource's **inputs**, what the program declared;
+- a stack rule sees every resource's **outputs**, at the end of `up` the live objects:
+  Kubernetes objects with the API server's defaults and status, security groups with
+  every rule AWS holds, whoever added it. A stack rule therefore never judges a value a
+  server may fill in as if the program had set it.
+
+Values are read through pulumi-policy's proxy: one unknown during preview raises
+UnknownValueError, which the framework reports as "cannot be checked yet" (advisory),
+never as a violation. Stack rules skip just the resource whose value is unknown. The
+pack depends on pulumi-policy only.
 """
 
 from __future__ import annotations
@@ -62,6 +70,16 @@ LONG_RUNNING = {
 BATCH = {"kubernetes:batch/v1:Job": "Job", "kubernetes:batch/v1:CronJob": "CronJob"}
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+# The annotation naming the HPA that owns a Deployment's replica count
+# (components/app/manifests.py REPLICAS_OWNER; a test keeps the two equal).
+REPLICAS_OWNER = "podium.dev/replicas-owner"
+# What the AWS cloud controller writes on the rules it adds to the cluster's node
+# security group for a LoadBalancer Service's NLB (cloud-provider-aws v1.35.2,
+# pkg/providers/v1/aws.go): client traffic to the Service's NodePorts, and ICMP
+# "fragmentation needed" (type 3, code 4) for path MTU discovery, from its clients.
+CONTROLLER_NLB_CLIENT_RULE = "kubernetes.io/rule/nlb/client="
+CONTROLLER_NLB_MTU_RULE = "kubernetes.io/rule/nlb/mtu"
+NODE_PORTS = (30000, 32767)
 
 
 # -- helpers -----------------------------------------------------------------------
@@ -199,7 +217,45 @@ def _group_of(rule: PolicyResource, resources: list[PolicyResource]) -> PolicyRe
     return next((r for r in resources if r.resource_type == SECURITY_GROUP and _depends_on(rule, prop, r)), None)
 
 
+def _cluster_tagged(group: PolicyResource | None) -> bool:
+    if group is None or group.resource_type != SECURITY_GROUP:
+        return False
+    try:
+        tags = group.props.get("tags") or {}
+    except UnknownValueError:
+        return False
+    return any(str(key).startswith("kubernetes.io/cluster/") and value == "owned" for key, value in tags.items())
+
+
+def _made_by_the_cloud_controller(resource: PolicyResource, rule: Mapping[str, Any], low: int, high: int) -> bool:
+    """A rule the AWS cloud controller keeps on the cluster's node group for an NLB:
+    one NodePort (TCP or UDP), or ICMP type 3 code 4. Only inside a security group's
+    own `ingress` list (what AWS reports after a refresh): a rule the program declares
+    on its own never counts as the controller's, whatever its description."""
+    if resource.resource_type != SECURITY_GROUP or not _cluster_tagged(resource):
+        return False
+    description = str(rule.get("description") or "")
+    protocol = str(rule.get("protocol") or "").lower()
+    if description.startswith(CONTROLLER_NLB_CLIENT_RULE):
+        return protocol in ("tcp", "udp", "6", "17") and low == high and NODE_PORTS[0] <= low <= NODE_PORTS[1]
+    if description == CONTROLLER_NLB_MTU_RULE:
+        return protocol in ("icmp", "1") and (low, high) == (3, 4)
+    return False
+
+
 def no_world_ingress(args: StackValidationArgs, report: Report) -> None:
+    """No ingress from anywhere, except 80 and 443 to an internet-facing load balancer's
+    group, and the AWS cloud controller's rules for the ingress NLB.
+
+    Why those controller rules are accepted rather than narrowed with the Service's
+    `loadBalancerSourceRanges`: the ingress NLB targets instances and keeps the client's
+    address, so the nodes must admit the clients themselves; for a public web app the
+    clients are the world, and source ranges would write the same 0.0.0.0/0. The rules
+    admit only that Service's NodePorts (and ICMP for path MTU discovery), and the nodes
+    sit in private subnets with no public address: the world reaches those ports only
+    through the NLB's listeners on 80 and 443. A stack rule sees them because it reads
+    the refreshed group; the controller, not the program, owns them.
+    """
     resources = list(args.resources)
     balancer_groups = {
         d.urn
@@ -213,6 +269,8 @@ def no_world_ingress(args: StackValidationArgs, report: Report) -> None:
         except UnknownValueError:
             continue
         group = _group_of(resource, resources)
+        if _made_by_the_cloud_controller(resource, rule, low, high):
+            continue
         if low <= 22 <= high:
             report(f"{resource.name}: SSH (22) must never be open to {cidr}; use SSM Session Manager", resource.urn)
         elif not (group is not None and group.urn in balancer_groups and low == high and low in WEB_PORTS):
@@ -374,19 +432,35 @@ def k8s_namespace_pod_security(args: ResourceValidationArgs, report: Report) -> 
         report(f"{args.name}: namespaces must carry a pod-security.kubernetes.io/enforce label")
 
 
-def k8s_hpa_owns_replicas(args: StackValidationArgs, report: Report) -> None:
-    targets: set[tuple[Any, Any]] = set()
+def k8s_hpa_owns_replicas(args: ResourceValidationArgs, report: Report) -> None:
+    """On inputs: a Deployment an HPA owns (it says so) does not set spec.replicas. The
+    live object always has it, so only what the program declares can show who set it."""
+    if args.resource_type != DEPLOYMENT:
+        return
+    owner = (_dig(args.props, "metadata", "annotations") or {}).get(REPLICAS_OWNER)
+    if owner and _dig(args.props, "spec", "replicas") is not None:
+        report(f"{args.name}: {owner} scales this Deployment; setting spec.replicas would fight it")
+
+
+def k8s_hpa_target_names_its_owner(args: StackValidationArgs, report: Report) -> None:
+    """On outputs: every Deployment an HPA of the stack scales carries the annotation
+    naming that HPA, so the resource rule above applies to it. Annotations come back
+    from the API server as declared."""
+    owners: dict[tuple[Any, Any], str] = {}
 
     def target(hpa: PolicyResource) -> None:
         ref = _dig(hpa.props, "spec", "scaleTargetRef") or {}
         if ref.get("kind") == "Deployment":
-            targets.add((_dig(hpa.props, "metadata", "namespace"), ref.get("name")))
+            key = (_dig(hpa.props, "metadata", "namespace"), ref.get("name"))
+            owners[key] = f"HorizontalPodAutoscaler/{_dig(hpa.props, 'metadata', 'name')}"
 
     def check(deployment: PolicyResource) -> None:
         key = (_dig(deployment.props, "metadata", "namespace"), _dig(deployment.props, "metadata", "name"))
-        if key in targets and _dig(deployment.props, "spec", "replicas") is not None:
+        annotations = _dig(deployment.props, "metadata", "annotations") or {}
+        if key in owners and annotations.get(REPLICAS_OWNER) != owners[key]:
             report(
-                f"{deployment.name}: an HPA scales this Deployment; setting spec.replicas would fight it",
+                f"{deployment.name}: {owners[key]} scales this Deployment; annotate it "
+                f"{REPLICAS_OWNER}: {owners[key]} so that its replicas stay unset",
                 deployment.urn,
             )
 
@@ -455,5 +529,10 @@ POLICIES: list[Policy] = [
         "Namespaces carry the Pod Security Standards enforce label.",
         k8s_namespace_pod_security,
     ),
-    _stack_policy("k8s-hpa-owns-replicas", "HPA-managed Deployments leave replicas unset.", k8s_hpa_owns_replicas),
+    _resource_policy("k8s-hpa-owns-replicas", "Deployments an HPA owns leave replicas unset.", k8s_hpa_owns_replicas),
+    _stack_policy(
+        "k8s-hpa-target-names-its-owner",
+        "Deployments an HPA scales are annotated with that HPA.",
+        k8s_hpa_target_names_its_owner,
+    ),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,9 +18,11 @@ def resource(
     protect: bool = False,
     depends: Mapping[str, Sequence[harness.Resource]] | None = None,
     dependencies: Sequence[str] = (),
+    state: dict[str, Any] | None = None,
 ) -> harness.Resource:
     """A captured resource: `depends` maps an input to the resources it came from
-    (property dependencies); `dependencies` adds plain ones by URN."""
+    (property dependencies); `dependencies` adds plain ones by URN. Its outputs
+    (`state`) are its inputs unless given, as a provider answers a create."""
     property_dependencies = {key: [r.urn for r in values] for key, values in (depends or {}).items()}
     return harness.Resource(
         urn=f"urn:pulumi:test::podium::{type_}::{name}",
@@ -38,4 +41,5 @@ def resource(
         additional_secret_outputs=[],
         inputs=inputs,
         secret_inputs=set(),
+        state=copy.deepcopy(inputs) if state is None else state,
     )

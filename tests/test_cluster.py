@@ -189,11 +189,13 @@ def test_no_key_token_or_kubeconfig_appears_anywhere_public(aws_graph: harness.G
 def test_user_data_carries_parameter_names_never_secret_values(aws_graph: harness.Graph) -> None:
     secrets = _secret_values(aws_graph)
     instances, templates = aws_graph.of_type(INSTANCE), aws_graph.of_type(LAUNCH_TEMPLATE)
-    # What EC2 receives is the gzip, under its limit; cloud-init unpacks it.
+    # What EC2 receives, under its limit: members' scripts gzipped (cloud-init unpacks
+    # them), pools' as text, so a template changes only with its script.
     assert not [i.name for i in instances if "userData" in i.inputs]
-    sent = [i.inputs["userDataBase64"] for i in instances] + [t.inputs["userData"] for t in templates]
-    for payload in map(base64.b64decode, sent):
+    for payload in (base64.b64decode(i.inputs["userDataBase64"]) for i in instances):
         assert payload[:2] == b"\x1f\x8b" and len(payload) < USER_DATA_LIMIT
+    for payload in (base64.b64decode(t.inputs["userData"]) for t in templates):
+        assert payload.startswith(b"#!/bin/bash") and len(payload) < USER_DATA_LIMIT
     scripts = [script_of(r.inputs) for r in [*instances, *templates]]
     cluster = aws_graph.exports["clusterName"]
     for script in scripts:
@@ -327,6 +329,22 @@ def test_one_auto_scaling_group_per_pool_that_never_fights_a_scaler(aws_graph: h
             assert spot is None and group.inputs["launchTemplate"]["id"]
 
 
+def test_default_tags_reach_what_the_groups_launch(aws_graph: harness.Graph) -> None:
+    """The provider's default tags apply to neither: the launch template's tag
+    specifications and the group's propagated tags must carry them."""
+    provider = aws_graph.one("pulumi:providers:aws")
+    default = json.loads(provider.inputs["defaultTags"])["tags"]
+    assert {"environment", "managed-by"} <= set(default)
+    for template in aws_graph.of_type(LAUNCH_TEMPLATE):
+        specifications = {s["resourceType"]: s["tags"] for s in template.inputs["tagSpecifications"]}
+        assert set(specifications) == {"instance", "volume", "network-interface"}, template.name
+        for kind, tags in specifications.items():
+            assert default.items() <= tags.items(), (template.name, kind)
+    for group in aws_graph.of_type(ASG):
+        propagated = {t["key"]: t["value"] for t in group.inputs["tags"] if t["propagateAtLaunch"]}
+        assert default.items() <= propagated.items(), group.name
+
+
 @pytest.mark.parametrize(
     ("desired", "max_healthy"), [(0, 200), (1, 200), (2, 150), (3, 134), (10, 110), (11, 119), (25, 112)]
 )
@@ -369,11 +387,13 @@ def test_readiness_gate_waits_for_the_control_planes_and_feeds_the_kubeconfig(aw
     assert gate.inputs["clientCertPem"] == base64.b64decode(user["client-certificate-data"]).decode()
     assert gate.inputs["clientKeyPem"] == base64.b64decode(user["client-key-data"]).decode()
     assert "clientKeyPem" in gate.secret_inputs
-    assert (gate.inputs["stage"], gate.inputs["controlPlanes"]) == (
-        "control-plane",
-        stack_config(aws_graph.stack)["podium:controlPlane"]["count"],
-    )
-    # A failure names every member's instance id.
+    # Every member by its Node name (the EC2 private DNS name), not a count.
+    by_name = sorted(planes, key=lambda p: p.name)
+    assert gate.inputs["stage"] == "control-plane"
+    assert gate.inputs["nodeNames"] == [p.state["privateDns"] for p in by_name]
+    assert len(set(gate.inputs["nodeNames"])) == stack_config(aws_graph.stack)["podium:controlPlane"]["count"]
+    # A replaced member is waited for again; a failure names every member's instance id.
+    assert gate.inputs["instanceIds"] == [p.id for p in sorted(planes, key=lambda p: p.name)]
     assert all(p.id in gate.inputs["hint"] for p in planes) and "podium-bootstrap.log" in gate.inputs["hint"]
 
 

@@ -279,22 +279,12 @@ def test_node_kms_is_decrypt_of_the_token_through_ssm_only() -> None:
 def test_node_actions_are_exactly_the_kubelet_side() -> None:
     actions = {a for s in statements(node()) for a in as_list(s["Action"])}
     assert actions == {
-        "autoscaling:SetInstanceHealth",
         "ec2:DescribeInstances",
         "ec2:DescribeRegions",
         "kms:Decrypt",
         "ssm:GetParameter",
         "ssm:GetParameters",
     }
-
-
-def test_a_node_can_mark_unhealthy_only_its_clusters_groups() -> None:
-    (stmt,) = allowing(node(), "autoscaling:SetInstanceHealth")
-    assert as_list(stmt["Action"]) == ["autoscaling:SetInstanceHealth"]
-    assert as_list(stmt["Resource"]) == [
-        f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:*:autoScalingGroupName/{CLUSTER}-*"
-    ]
-    assert stmt["Condition"] == {"StringEquals": {f"aws:ResourceTag/kubernetes.io/cluster/{CLUSTER}": "owned"}}
 
 
 # --- control-plane role: EBS CSI -----------------------------------------------------------------

@@ -12,6 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 COMPONENTS = ROOT / "components"
 STAGES = ("config", "shared", "network", "cluster", "platform", "app")
+# Import paths existing stacks' state refers to (pickled dynamic providers): they stay
+# where they were, as re-exports, whatever the layout.
+STATE_PINNED = {"readiness.py": "the readiness gate's provider of stacks created before the layout by stage"}
 
 
 def stage_of(module: str) -> str | None:
@@ -38,6 +41,8 @@ def upward_imports(root: Path) -> list[str]:
             continue
         module = ".".join(path.relative_to(root.parent).with_suffix("").parts)
         own = stage_of(module)
+        if own is None and path.relative_to(root).as_posix() in STATE_PINNED:
+            continue
         if own is None:
             problems.append(f"{path.relative_to(root.parent)} is outside the stage packages {STAGES}")
             continue

@@ -15,7 +15,7 @@ from pulumi.output import Unknown
 from policy.podium_policies import POLICIES
 from tests.builders import resource
 from tests.conftest import graph_for
-from tools import harness, policy_check
+from tools import harness, live_outputs, policy_check
 
 BY_NAME = {p.name: p for p in POLICIES}
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policy"
@@ -26,6 +26,28 @@ def test_every_stack_passes_every_policy(stack: str) -> None:
     verdict = policy_check.evaluate(graph_for(stack))
     assert verdict.violations == []
     assert verdict.unknown == []
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "local"])
+def test_every_stack_passes_on_live_outputs(stack: str) -> None:
+    """As at the end of a real `up`, or after `pulumi refresh`: stack rules read the live
+    objects, with the API server's defaults and the cloud controller's rules."""
+    live = live_outputs.refreshed(graph_for(stack))
+    deployments = [r for r in live.resources if r.type == "kubernetes:apps/v1:Deployment"]
+    assert deployments and all(d.state["spec"]["replicas"] for d in deployments)
+    assert all("replicas" not in d.inputs["spec"] for d in deployments)
+    verdict = policy_check.evaluate(live)
+    assert verdict.violations == []
+    assert verdict.unknown == []
+
+
+def test_live_outputs_carry_the_cloud_controllers_world_rules() -> None:
+    live = live_outputs.refreshed(graph_for("dev"))
+    (nodes,) = [g for g in live.of_type("aws:ec2/securityGroup:SecurityGroup") if g.name == "cluster-nodes"]
+    world = [rule for rule in nodes.state["ingress"] if "0.0.0.0/0" in rule["cidrBlocks"]]
+    assert {(r["protocol"], r["fromPort"]) for r in world} == {("tcp", 31080), ("tcp", 31443), ("icmp", 3)}
+    # And the group's own rules, as AWS lists them after a refresh.
+    assert len(nodes.state["ingress"]) > len(world)
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -61,15 +83,52 @@ POD = {
 }
 
 
-def deployment(name: str = "web", *, replicas: int | None = None, **container: Any) -> harness.Resource:
+def deployment(
+    name: str = "web", *, replicas: int | None = None, owner: str | None = None, **container: Any
+) -> harness.Resource:
     pod = json.loads(json.dumps(POD))
     pod["containers"][0].update(container)
     spec: dict[str, Any] = {"template": {"spec": pod}}
     if replicas is not None:
         spec["replicas"] = replicas
+    metadata: dict[str, Any] = {"name": name, "namespace": "app"}
+    if owner is not None:
+        metadata["annotations"] = {"podium.dev/replicas-owner": owner}
+    return resource("kubernetes:apps/v1:Deployment", name, {"metadata": metadata, "spec": spec})
+
+
+def autoscaler(target: str) -> harness.Resource:
     return resource(
-        "kubernetes:apps/v1:Deployment", name, {"metadata": {"name": name, "namespace": "app"}, "spec": spec}
+        "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+        target,
+        {
+            "metadata": {"name": target, "namespace": "app"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target}},
+        },
     )
+
+
+CONTROLLER_CLIENT = "kubernetes.io/rule/nlb/client=a0123456789abcdef0123456789abcd"
+
+
+def node_group_refreshed(*, port: int = 31080, tagged: bool = True) -> harness.Resource:
+    """The node security group as a refresh reads it, with a rule the controller made."""
+    tags = {"kubernetes.io/cluster/podium-dev": "owned"} if tagged else {}
+    world = {"protocol": "tcp", "fromPort": port, "toPort": port, "cidrBlocks": ["0.0.0.0/0"]}
+    mtu = {"protocol": "icmp", "fromPort": 3, "toPort": 4, "cidrBlocks": ["0.0.0.0/0"]}
+    state = {
+        "tags": tags,
+        "ingress": [{**world, "description": CONTROLLER_CLIENT}, {**mtu, "description": "kubernetes.io/rule/nlb/mtu"}],
+    }
+    return resource("aws:ec2/securityGroup:SecurityGroup", "nodes", {"tags": tags}, state=state)
+
+
+def controller_rule_declared() -> harness.Resource:
+    group = security_group("nodes")
+    rule = ingress("sneaky", group, 31080)
+    rule.inputs["description"] = CONTROLLER_CLIENT
+    rule.state["description"] = CONTROLLER_CLIENT
+    return rule
 
 
 def test_a_clean_deployment_passes_the_kubernetes_policies() -> None:
@@ -227,19 +286,20 @@ CASES: list[tuple[str, list[harness.Resource], str]] = [
     ),
     (
         "k8s-hpa-owns-replicas",
-        [
-            deployment(replicas=3),
-            resource(
-                "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
-                "web",
-                {
-                    "metadata": {"name": "web", "namespace": "app"},
-                    "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}},
-                },
-            ),
-        ],
-        "setting spec.replicas would fight it",
+        [deployment(replicas=3, owner="HorizontalPodAutoscaler/web")],
+        "HorizontalPodAutoscaler/web scales this Deployment; setting spec.replicas would fight it",
     ),
+    ("k8s-hpa-target-names-its-owner", [deployment(), autoscaler("web")], "annotate it podium.dev/replicas-owner"),
+    (
+        "k8s-hpa-target-names-its-owner",
+        [deployment(owner="HorizontalPodAutoscaler/other"), autoscaler("web")],
+        "HorizontalPodAutoscaler/web scales this Deployment",
+    ),
+    # What the controller's description does not excuse: a declared rule, another port, another group.
+    ("no-world-ingress", [controller_rule_declared()], "on 31080-31080"),
+    ("no-world-ingress", [node_group_refreshed(port=443)], "on 443-443"),
+    ("no-world-ingress", [node_group_refreshed(port=22)], "SSH (22)"),
+    ("no-world-ingress", [node_group_refreshed(tagged=False)], "is allowed only on 80 or 443"),
 ]
 
 
@@ -266,7 +326,14 @@ def test_allowed_shapes_do_not_fire() -> None:
     assert messages("api-not-open-in-protected-stacks", ingress("api", security_group("api-lb"), 6443)) == []
     ha = [*control_plane(0, "a"), *control_plane(1, "b"), *control_plane(2, "c")]
     assert messages("protected-stack-ha", *ha) == []
+    # No owner named: replicas are the Deployment's own. The live default is no violation.
     assert messages("k8s-hpa-owns-replicas", deployment(replicas=3)) == []
+    owned = deployment(owner="HorizontalPodAutoscaler/web")
+    owned.state["spec"]["replicas"] = 2
+    assert messages("k8s-hpa-owns-replicas", owned) == []
+    assert messages("k8s-hpa-target-names-its-owner", owned, autoscaler("web")) == []
+    # The controller's rules for the ingress NLB, as a refresh reads them.
+    assert messages("no-world-ingress", node_group_refreshed()) == []
     assert (
         messages(
             "iam-no-star-star", resource("aws:iam/rolePolicy:RolePolicy", "ok", {"policy": star_policy("s3:GetObject")})
@@ -281,6 +348,13 @@ def test_unknown_values_are_not_violations() -> None:
     verdict = policy_check.evaluate(graph, [BY_NAME["imdsv2-required"]])
     assert verdict.violations == []
     assert [f.policy for f in verdict.unknown] == ["imdsv2-required"]
+
+
+def test_the_pack_and_the_app_name_the_same_owner_annotation() -> None:
+    from components.app import manifests
+    from policy import podium_policies
+
+    assert podium_policies.REPLICAS_OWNER == manifests.REPLICAS_OWNER
 
 
 def test_policy_pack_project_files() -> None:

@@ -5,11 +5,13 @@ paths the gates ask with what a cluster at a given stage would."""
 
 from __future__ import annotations
 
+import base64
 import datetime
 import http.server
 import ipaddress
 import json
 import os
+import pickletools
 import ssl
 import subprocess
 import sys
@@ -193,7 +195,9 @@ def api(pki: Pki) -> Iterator[FakeApiServer]:
         server.server_close()
 
 
-def gate(stage: str, api: FakeApiServer, pki: Pki, *, control_planes: int = 1, timeout: float = 5, **access) -> None:
+def gate(
+    stage: str, api: FakeApiServer, pki: Pki, *, members: tuple[str, ...] = (), timeout: float = 5, **access
+) -> None:
     wait_for(
         stage,
         endpoint=access.get("endpoint", api.url),
@@ -201,7 +205,7 @@ def gate(stage: str, api: FakeApiServer, pki: Pki, *, control_planes: int = 1, t
         client_cert_pem=access.get("cert", pki.admin_cert_pem),
         client_key_pem=access.get("key", pki.admin_key_pem),
         timeout_seconds=timeout,
-        control_planes=control_planes,
+        node_names=list(members),
         hint=instances_hint(["i-0aaa1111bbbb2222c", "i-0ddd3333eeee4444f"]),
         poll_seconds=0.05,
     )
@@ -227,7 +231,9 @@ def test_readyz_alone_is_not_a_finished_init(api: FakeApiServer, pki: Pki) -> No
     message = failure("control-plane", api, pki)
     assert f"the cluster at {api.url} did not reach stage 'control-plane' within 0 s" in message
     assert "the kubeadm-config ConfigMap (kubeadm init's upload-config phase) not created yet (HTTP 404)" in message
-    assert "the kube-proxy DaemonSet (kubeadm init's last phase) not created yet (HTTP 404)" in message
+    assert (
+        "the kube-proxy DaemonSet (kubeadm init's last phase, addon/kube-proxy) not created yet (HTTP 404)" in message
+    )
     # Where to look: the log on the named instances.
     assert BOOTSTRAP_LOG in message and "i-0aaa1111bbbb2222c, i-0ddd3333eeee4444f" in message
 
@@ -243,11 +249,27 @@ def test_before_the_admin_binding_the_certificate_is_forbidden(api: FakeApiServe
     assert "kubeadm has not bound kubeadm:cluster-admins yet" in failure("control-plane", api, pki)
 
 
-def test_ha_waits_for_every_control_plane_to_register(api: FakeApiServer, pki: Pki) -> None:
+def test_ha_waits_for_every_control_plane_by_name(api: FakeApiServer, pki: Pki) -> None:
+    cp_0, cp_1 = CP_0["metadata"]["name"], CP_1["metadata"]["name"]
+    replacement = "ip-10-0-3-10.eu-west-1.compute.internal"
     api.answers = finished_init(CP_0, CP_1)
-    message = failure("control-plane", api, pki, control_planes=3)
-    assert f"2 of 3 control planes registered ({CP_0['metadata']['name']}, {CP_1['metadata']['name']})" in message
-    gate("control-plane", api, pki, control_planes=2)
+    # Two registered, but not the replacement: a count of 2 would pass here.
+    message = failure("control-plane", api, pki, members=(cp_0, replacement))
+    assert f"control planes not registered yet: {replacement} (registered: {cp_0}, {cp_1})" in message
+    gate("control-plane", api, pki, members=(cp_0, cp_1))
+
+
+def test_without_names_any_registered_control_plane_will_do(api: FakeApiServer, pki: Pki) -> None:
+    api.answers = finished_init()
+    assert "control planes not registered yet: any (registered: none)" in failure("control-plane", api, pki)
+    api.answers = finished_init(CP_0)
+    gate("control-plane", api, pki)
+
+
+def test_an_answer_that_is_not_a_node_list_is_waited_out(api: FakeApiServer, pki: Pki) -> None:
+    api.answers = {**finished_init(CP_0), CONTROL_PLANE_NODES: (200, "<html>proxy</html>"), NODES: (200, "{}")}
+    assert "cannot list Nodes (HTTP 200: <html>proxy</html>)" in failure("control-plane", api, pki)
+    assert "cannot list Nodes (HTTP 200: {})" in failure("workers", api, pki)
 
 
 def test_a_certificate_of_another_ca_is_not_accepted(api: FakeApiServer, pki: Pki) -> None:
@@ -285,7 +307,7 @@ def test_nothing_listening_is_no_answer(pki: Pki) -> None:
     ],
 )
 def test_what_makes_a_worker_schedulable(candidate: dict[str, Any], reason: str | None) -> None:
-    assert readiness._GateProvider.unschedulable_because(candidate) == reason
+    assert readiness._ReadinessProvider.unschedulable_because(candidate) == reason
 
 
 def test_a_ready_untainted_worker_passes(api: FakeApiServer, pki: Pki) -> None:
@@ -322,8 +344,8 @@ def test_preview_never_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     def must_not_wait(*_: object, **__: object) -> None:
         raise AssertionError("waited during preview")
 
-    monkeypatch.setattr(readiness._GateProvider, "wait", must_not_wait)
-    provider = readiness._GateProvider()
+    monkeypatch.setattr(readiness._ReadinessProvider, "wait", must_not_wait)
+    provider = readiness._ReadinessProvider()
     props = {"endpoint": "https://203.0.113.10:6443", "stage": "workers", "timeoutSeconds": 5}
     assert provider.check({}, props).inputs == props
     provider.diff("id", props, {**props, "endpoint": "https://203.0.113.11:6443"})
@@ -335,19 +357,18 @@ def test_the_pickled_provider_runs_in_a_fresh_process_from_the_project_directory
     """What Pulumi's plugin process does with the state's copy: unpickle it, importing
     this project's modules from the directory it starts in, with no engine and no
     config, then run it."""
-    pickled = serialize_provider(readiness._GateProvider())
+    pickled = serialize_provider(readiness._ReadinessProvider())
     probe = (
         "import base64, sys, dill\n"
         "provider = dill.loads(base64.b64decode(sys.stdin.read()))\n"
         'nodes = \'{"items": [{"metadata": {"name": "w"}, "status": {"conditions": '
         '[{"type": "Ready", "status": "False", "reason": "NetworkPluginNotReady"}]}}]}\'\n'
         "print(provider.worker_problems(lambda path: (200, nodes)))\n"
-        "print(provider.control_plane_problems(lambda path: (0, 'timed out'), 1))\n"
+        "print(provider.control_plane_problems(lambda path: (0, 'timed out'), []))\n"
         "print(sorted(m for m in sys.modules if m.startswith('components')))\n"
     )
-    environment = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "PULUMI"))}
     done = subprocess.run(
-        [sys.executable, "-c", probe], input=pickled, capture_output=True, text=True, cwd=ROOT, env=environment
+        [sys.executable, "-c", probe], input=pickled, capture_output=True, text=True, cwd=ROOT, env=_clean_environment()
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
@@ -358,9 +379,69 @@ def test_the_pickled_provider_runs_in_a_fresh_process_from_the_project_directory
     ]
 
 
+# Every path a stack's state may hold for the gate's provider (module, class), oldest
+# first. Pulumi unpickles the state's reference to refresh or delete the gate, so each
+# must keep resolving: a rename or move adds its old path here and keeps a re-export.
+STATE_PINNED_PROVIDERS = [
+    ("components.readiness", "_ReadinessProvider"),  # before the layout by stage
+    ("components.cluster.readiness", "_ReadinessProvider"),
+]
+
+
+def test_the_provider_is_stored_under_a_pinned_path() -> None:
+    stored = pickletools_globals(base64.b64decode(serialize_provider(readiness._ReadinessProvider())))
+    assert stored == [STATE_PINNED_PROVIDERS[-1]], (
+        "the gate's provider moved: existing stacks still name the old path; add the new one "
+        "to STATE_PINNED_PROVIDERS and keep the old module as a re-export"
+    )
+
+
+@pytest.mark.parametrize(("module", "name"), STATE_PINNED_PROVIDERS)
+def test_a_gate_in_an_older_state_can_still_be_refreshed_and_deleted(module: str, name: str) -> None:
+    # Exactly what the state holds: a global reference and an empty instance.
+    state_pickle = b"\x80\x02c" + f"{module}\n{name}\n".encode() + b")\x81}b."
+    probe = (
+        "import base64, sys, dill\n"
+        "provider = dill.loads(base64.b64decode(sys.stdin.read()))\n"
+        "props = {'endpoint': 'https://203.0.113.10:6443', 'stage': 'control-plane'}\n"
+        "print(provider.read('id', props).outs == props)\n"
+        "provider.delete('id', props)\n"
+        "print('deleted')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        input=base64.b64encode(state_pickle).decode(),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_clean_environment(),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "deleted"]
+
+
+def pickletools_globals(data: bytes) -> list[tuple[str, str]]:
+    """The (module, name) pairs a pickle imports."""
+    strings: list[str] = []
+    found: list[tuple[str, str]] = []
+    for opcode, argument, _ in pickletools.genops(data):
+        if opcode.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
+            strings.append(argument)
+        elif opcode.name == "STACK_GLOBAL":
+            found.append((strings[-2], strings[-1]))
+        elif opcode.name == "GLOBAL":
+            module, _, name = argument.partition(" ")
+            found.append((module, name))
+    return found
+
+
+def _clean_environment() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "PULUMI"))}
+
+
 def test_bad_gate_arguments_are_refused() -> None:
     access = readiness.AdminAccess(endpoint="https://x:6443", ca_pem="", client_cert_pem="", client_key_pem="")
     with pytest.raises(ValueError, match="stage must be one of control-plane, workers"):
         readiness.ApiReadiness("g", access, stage="nodes", hint="")
-    with pytest.raises(ValueError, match="needs the number of control planes"):
+    with pytest.raises(ValueError, match="needs the control planes' node names"):
         readiness.ApiReadiness("g", access, stage="control-plane", hint="")

@@ -196,6 +196,10 @@ def _generated_outputs(type_: str, name: str, resource_id: str, inputs: dict[str
         return {"publicIp": ip, "publicDns": dns, "allocationId": resource_id}
     if type_ == "aws:lb/loadBalancer:LoadBalancer":
         return {"dnsName": f"{inputs.get('name', name)}-{digest[:16]}.elb.{region}.amazonaws.com"}
+    if type_ == "aws:ec2/instance:Instance":
+        ip = f"10.0.{int(digest[:2], 16)}.{int(digest[2:4], 16) or 1}"
+        domain = "ec2.internal" if region == "us-east-1" else f"{region}.compute.internal"
+        return {"privateIp": ip, "privateDns": f"ip-{ip.replace('.', '-')}.{domain}"}
     if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
         return {"latestVersion": 1}
     if type_ == "aws:kms/key:Key":

@@ -19,7 +19,7 @@ import yaml
 from pulumi.output import Unknown
 
 from components.cluster import userdata
-from tools import cost, diagram, harness, policy_check, render
+from tools import cost, diagram, harness, live_outputs, policy_check, render
 
 NODE_TYPES = ("aws:ec2/instance:Instance", "aws:ec2/launchTemplate:LaunchTemplate")
 
@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     estimate = cost.estimate(graph)
     print()
     print("\n".join(cost.render(estimate)))
-    verdict = policy_check.evaluate(graph)
+    # As at the end of a real `up`: stack rules read the live outputs.
+    verdict = policy_check.evaluate(live_outputs.refreshed(graph))
     print()
     print("\n".join(render_verdict(verdict)))
     if args.out:

@@ -1,7 +1,8 @@
-"""Evaluates the policy pack in-process on a captured graph, as `pulumi preview
---policy-pack policy` would: the same policy objects, the same unknown-checking proxy
-over each resource's inputs, so values unknown during preview are reported as
-"cannot be checked yet", never as violations."""
+"""Evaluates the policy pack in-process on a captured graph, as the engine does in
+`pulumi preview` and at the end of `pulumi up`: the same policy objects, resource rules
+over each resource's inputs and stack rules over its outputs (the state), both through
+the unknown-checking proxy, so values unknown during preview are reported as "cannot be
+checked yet", never as violations."""
 
 from __future__ import annotations
 
@@ -64,12 +65,12 @@ def _options(resource: harness.Resource) -> PolicyResourceOptions:
     )
 
 
-def _policy_resources(graph: harness.Graph) -> dict[str, PolicyResource]:
+def _policy_resources(graph: harness.Graph, *, outputs: bool) -> dict[str, PolicyResource]:
     custom = [r for r in graph.resources if r.custom]
     built = {
         r.urn: PolicyResource(
             resource_type=r.type,
-            props=unknown_checking_proxy(_engine_view(r.inputs)),
+            props=unknown_checking_proxy(_engine_view(r.state if outputs else r.inputs)),
             urn=r.urn,
             name=r.name,
             opts=_options(r),
@@ -91,14 +92,15 @@ def _policy_resources(graph: harness.Graph) -> dict[str, PolicyResource]:
 
 def evaluate(graph: harness.Graph, policies: list[Any] | None = None) -> Verdict:
     verdict = Verdict([], [])
-    resources = _policy_resources(graph)
+    declared = _policy_resources(graph, outputs=False)
+    live = _policy_resources(graph, outputs=True)
     for policy in POLICIES if policies is None else policies:
 
         def report(message: str, urn: str | None = None, *, policy_name: str = policy.name, at: str = "") -> None:
             verdict.violations.append(Finding(policy_name, urn or at, message))
 
         if isinstance(policy, ResourceValidationPolicy):
-            for resource in resources.values():
+            for resource in declared.values():
                 args = ResourceValidationArgs(
                     resource.resource_type, resource.props, resource.urn, resource.name, resource.opts, None
                 )
@@ -108,7 +110,7 @@ def evaluate(graph: harness.Graph, policies: list[Any] | None = None) -> Verdict
                     verdict.unknown.append(Finding(policy.name, resource.urn, unknown.message))
         elif isinstance(policy, StackValidationPolicy):
             try:
-                policy.validate(StackValidationArgs(list(resources.values())), report)
+                policy.validate(StackValidationArgs(list(live.values())), report)
             except UnknownValueError as unknown:
                 verdict.unknown.append(Finding(policy.name, "", unknown.message))
     return verdict

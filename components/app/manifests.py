@@ -297,6 +297,16 @@ def api_pod(workload: Workload, db_secret: str) -> dict[str, Any]:
     return pod_spec(API, [api], [secret_volume("db", db_secret), empty_dir("tmp"), empty_dir("data")])
 
 
+# On a Deployment an HPA scales: which one owns its replica count. The policy pack reads
+# it, from inputs and from live objects alike (the API server fills in `spec.replicas`
+# on every live Deployment, so the live spec cannot tell who set it).
+REPLICAS_OWNER = "podium.dev/replicas-owner"
+
+
+def replicas_owner(component: str) -> dict[str, str]:
+    return {REPLICAS_OWNER: f"HorizontalPodAutoscaler/{component}"}
+
+
 def deployment(component: str, pod: dict[str, Any]) -> dict[str, Any]:
     """No `replicas`: the HPA owns the count (a set value would fight it on every update)."""
     return {

@@ -210,7 +210,7 @@ class WebApp(pulumi.ComponentResource):
             component,
             m.deployment(component, pod),
             depends_on=depends_on,
-            annotations=m.WORKLOAD_ANNOTATIONS,
+            annotations={**m.WORKLOAD_ANNOTATIONS, **m.replicas_owner(component)},
         )
         self._object("HorizontalPodAutoscaler", component, m.autoscaler(component, workload), depends_on=[deployment])
         self._object("PodDisruptionBudget", component, m.disruption_budget(component))

@@ -174,12 +174,14 @@ class ClusterBootstrap(pulumi.ComponentResource):
             client_cert_pem=self.pki.admin_cert_pem,
             client_key_pem=self.pki.admin_key_pem,
         )
+        instance_ids = pulumi.Output.all(*[i.id for i in instances])
         self.ready = ApiReadiness(
             f"{name}-api-ready",
             self.admin_access,
             stage="control-plane",
-            control_planes=cp.count,
-            hint=pulumi.Output.all(*[i.id for i in instances]).apply(instances_hint),
+            node_names=pulumi.Output.all(*[i.private_dns for i in instances]),
+            instance_ids=instance_ids,
+            hint=instance_ids.apply(instances_hint),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*instances, *waits_for]),
         )
         # Built from the gate's output: nothing that uses the kubeconfig starts before

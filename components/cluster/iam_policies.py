@@ -333,8 +333,7 @@ def node_policy(
     kms_key_arn: str,
     token_parameter: str,
 ) -> Policy:
-    """Inline policy for worker nodes: instance lookups, the join token, and marking
-    their own auto-scaling group's instance unhealthy when bootstrap fails."""
+    """Inline policy for worker nodes: instance lookups and the join token, nothing else."""
     check_literal(
         partition=partition,
         region=region,
@@ -345,22 +344,10 @@ def node_policy(
     )
     _check_parameter_name("token_parameter", token_parameter)
     token_arn = ssm_parameter_arn(partition=partition, region=region, account_id=account_id, name=token_parameter)
-    # Pools are named <cluster>-<pool>-...; the tag check keeps a same-prefixed
-    # group of another owner out of reach.
-    cluster_groups = (
-        f"arn:{partition}:autoscaling:{region}:{account_id}:autoScalingGroup:*:autoScalingGroupName/{cluster_name}-*"
-    )
     return policy_document(
         [
             # The node half of the CCM's documented policy; describe APIs take no resource ARNs.
             statement("NodeDescribeInstances", ["ec2:DescribeInstances", "ec2:DescribeRegions"], "*"),
-            # A node whose bootstrap failed asks its group to replace it (common.sh, give_up).
-            statement(
-                "NodeReportFailedBootstrap",
-                ["autoscaling:SetInstanceHealth"],
-                cluster_groups,
-                {"StringEquals": {f"aws:ResourceTag/{cluster_tag_key(cluster_name)}": OWNED}},
-            ),
             *_ssm_read_statements(
                 partition=partition,
                 region=region,

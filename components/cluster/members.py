@@ -14,7 +14,7 @@ import pulumi_aws as aws
 from components.cluster import iam_policies, kubeadm
 from components.cluster.instance_role import instance_profile
 from components.cluster.secrets import ParameterNames
-from components.cluster.userdata import ControlPlaneBoot, NodeBoot, encode, render_node_script
+from components.cluster.userdata import ControlPlaneBoot, NodeBoot, encode_gzipped, render_node_script
 from components.shared.children import Children
 from components.shared.private_bucket import private_bucket
 
@@ -134,7 +134,7 @@ def control_plane(scope: Children, args: MembersArgs, inputs: MemberInputs, inde
     role = "init" if index == 0 else "control-plane"
     user_data = pulumi.Output.all(
         inputs.endpoint_host, inputs.extra_sans, inputs.discovery_hash, etcd_volume.id, inputs.bucket.bucket
-    ).apply(lambda v: encode(control_plane_script(args, inputs.names, role, v[0], v[1], v[2], v[3], v[4])))
+    ).apply(lambda v: encode_gzipped(control_plane_script(args, inputs.names, role, v[0], v[1], v[2], v[3], v[4])))
     instance = aws.ec2.Instance(
         f"{scope.name}-control-plane-{index}",
         ami=inputs.image_id,
@@ -158,9 +158,11 @@ def control_plane(scope: Children, args: MembersArgs, inputs: MemberInputs, inde
         user_data_base64=user_data,
         disable_api_termination=args.deletion_protection,
         tags={"Name": node_name, **args.tags},
-        # Control planes are upgraded in place (kubeadm upgrade): a new script or
-        # image applies to replacements, never by stopping a running member
-        # (`userData` is where members created before gzip carry their script).
+        # A new script or image never stops a running member (EC2 would stop and start
+        # it to change its user data). Pulumi keeps an ignored value on replacement
+        # too, so a replaced member boots with its predecessor's script and image:
+        # docs/operations.md says how to bring a member onto the current ones.
+        # (`userData` is where members created before gzip carry their script.)
         # Its first minutes download packages: only once its subnet routes out.
         opts=scope.keep(ignore_changes=["ami", "userData", "userDataBase64"], depends_on=list(inputs.egress)),
     )

@@ -14,7 +14,7 @@ import pulumi_aws as aws
 from components.cluster import iam_policies, kubeadm
 from components.cluster.bootstrap import JoinMaterial, cluster_tag
 from components.cluster.instance_role import instance_profile
-from components.cluster.userdata import NodeBoot, encode, render_node_script
+from components.cluster.userdata import NodeBoot, encode_plain, render_node_script
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,9 @@ class NodeGroupArgs:
     image_id: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
     join: JoinMaterial
+    # The provider's default tags reach neither what an ASG launches nor the ASG
+    # itself (its tags are blocks, not a tags map): they are written here explicitly.
+    tags: Mapping[str, str]
 
 
 # A new node boots, joins and turns Ready in about 5 minutes (containerd, packages,
@@ -103,11 +106,11 @@ class NodeGroup(pulumi.ComponentResource):
         )
 
         user_data = pulumi.Output.all(args.join.api_endpoint, args.join.ca_cert_hash).apply(
-            lambda v: encode(worker_script(args, v[0], v[1]))
+            lambda v: encode_plain(worker_script(args, v[0], v[1]))
         )
-        volume_tags = {"Name": pool_name, "podium/pool": args.pool_name}
-        # The cluster tag marks instances for the cloud provider; root volumes stay
-        # without it, out of the EBS CSI driver's reach.
+        volume_tags = {**args.tags, "Name": pool_name, "podium/pool": args.pool_name}
+        # The cluster tag marks instances for the cloud provider; root volumes and
+        # interfaces stay without it, out of the EBS CSI driver's and the controller's reach.
         instance_tags = {**volume_tags, **cluster_tag(cluster)}
         template = aws.ec2.LaunchTemplate(
             f"{name}-template",
@@ -138,6 +141,7 @@ class NodeGroup(pulumi.ComponentResource):
             tag_specifications=[
                 {"resource_type": "instance", "tags": instance_tags},
                 {"resource_type": "volume", "tags": volume_tags},
+                {"resource_type": "network-interface", "tags": volume_tags},
             ],
             tags={"Name": pool_name},
             opts=child,

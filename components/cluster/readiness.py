@@ -3,9 +3,10 @@ really has reached a stage, asking the API server as the cluster admin (the admi
 client certificate, the server verified against the cluster CA).
 
 - Stage `control-plane` (ApiReadiness under ClusterBootstrap, before the Kubernetes
-  provider is used): `/readyz` is `ok`; what `kubeadm init` creates last exists (the
-  `kubeadm-config` ConfigMap and the `kube-proxy` DaemonSet), so the admin binding is
-  in place too; and every control plane has registered its Node.
+  provider is used): `/readyz` is `ok`; what `kubeadm init` uploads (the
+  `kubeadm-config` ConfigMap) and creates in its last phase (the `kube-proxy`
+  DaemonSet) exists, readable by the admin; and every control plane, by name, has
+  registered its Node.
 - Stage `workers` (under ClusterAddons, after Calico and the cloud controller, before
   every release whose pods need a worker): at least one Node is Ready, schedulable,
   not a control plane and without NoSchedule/NoExecute taints (so the cloud
@@ -53,7 +54,7 @@ POLL_SECONDS = 10.0
 Answer = tuple[int, str]  # HTTP status (0: no HTTP answer), body or error
 
 
-class _GateProvider(dynamic.ResourceProvider):
+class _ReadinessProvider(dynamic.ResourceProvider):
     KUBEADM_CONFIG = "/api/v1/namespaces/kube-system/configmaps/kubeadm-config"
     KUBE_PROXY = "/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy"
     CONTROL_PLANE_NODES = "/api/v1/nodes?labelSelector=node-role.kubernetes.io%2Fcontrol-plane"
@@ -94,7 +95,10 @@ class _GateProvider(dynamic.ResourceProvider):
         return None
 
     @classmethod
-    def control_plane_problems(cls, get: Callable[[str], Answer], control_planes: int) -> list[str]:
+    def control_plane_problems(cls, get: Callable[[str], Answer], members: list[str]) -> list[str]:
+        """`members`: the Node names every control plane registers (EC2 private DNS
+        names); empty: any one. Names, not a count: while a replaced member's old Node
+        is still registered, a count would pass before the new one has joined."""
 
         status, body = get("/readyz")
         if (status, body.strip()) != (200, "ok"):
@@ -102,20 +106,29 @@ class _GateProvider(dynamic.ResourceProvider):
         problems: list[str] = []
         for path, what in (
             (cls.KUBEADM_CONFIG, "the kubeadm-config ConfigMap (kubeadm init's upload-config phase)"),
-            (cls.KUBE_PROXY, "the kube-proxy DaemonSet (kubeadm init's last phase)"),
+            (cls.KUBE_PROXY, "the kube-proxy DaemonSet (kubeadm init's last phase, addon/kube-proxy)"),
         ):
             status, body = get(path)
             if status != 200:
                 problems.append(cls.refused(status, body, what) or f"{what} not created yet (HTTP {status})")
         status, body = get(cls.CONTROL_PLANE_NODES)
-        if status != 200:
-            problems.append(cls.refused(status, body, "Nodes") or f"cannot list Nodes (HTTP {status})")
-        else:
-            names = sorted(item["metadata"]["name"] for item in json.loads(body)["items"])
-            if len(names) < control_planes:
-                registered = ", ".join(names) or "none"
-                problems.append(f"{len(names)} of {control_planes} control planes registered ({registered})")
+        registered = cls.node_names(status, body)
+        if registered is None:
+            problems.append(cls.refused(status, body, "Nodes") or f"cannot list Nodes (HTTP {status}: {body[:100]})")
+        elif missing := [name for name in members if name not in registered] or (not registered and ["any"]):
+            listed = ", ".join(sorted(registered)) or "none"
+            problems.append(f"control planes not registered yet: {', '.join(missing)} (registered: {listed})")
         return problems
+
+    @staticmethod
+    def node_names(status: int, body: str) -> set[str] | None:
+        """The names in a NodeList answer; None when it is no NodeList (yet)."""
+        if status != 200:
+            return None
+        try:
+            return {item["metadata"]["name"] for item in json.loads(body)["items"]}
+        except (ValueError, KeyError, TypeError):
+            return None
 
     @classmethod
     def unschedulable_because(cls, node: dict[str, Any]) -> str | None:
@@ -139,8 +152,8 @@ class _GateProvider(dynamic.ResourceProvider):
     def worker_problems(cls, get: Callable[[str], Answer]) -> list[str]:
 
         status, body = get(cls.NODES)
-        if status != 200:
-            return [cls.refused(status, body, "Nodes") or f"cannot list Nodes (HTTP {status})"]
+        if cls.node_names(status, body) is None:
+            return [cls.refused(status, body, "Nodes") or f"cannot list Nodes (HTTP {status}: {body[:100]})"]
         reasons = {item["metadata"]["name"]: cls.unschedulable_because(item) for item in json.loads(body)["items"]}
         if any(reason is None for reason in reasons.values()):
             return []
@@ -160,7 +173,7 @@ class _GateProvider(dynamic.ResourceProvider):
         deadline = time.monotonic() + timeout
         while True:
             if stage == "control-plane":
-                problems = cls.control_plane_problems(get, int(props["controlPlanes"]))
+                problems = cls.control_plane_problems(get, list(props["nodeNames"]))
             else:
                 problems = cls.worker_problems(get)
             if not problems:
@@ -189,19 +202,19 @@ def wait_for(
     client_cert_pem: str,
     client_key_pem: str,
     timeout_seconds: float,
-    control_planes: int = 1,
+    node_names: list[str] | None = None,
     hint: str = f"Read {BOOTSTRAP_LOG} on the nodes.",
     poll_seconds: float = POLL_SECONDS,
 ) -> None:
     """What a gate does, callable directly (tools/integration.py checks a finished `up`)."""
-    _GateProvider.wait(
+    _ReadinessProvider.wait(
         {
             "endpoint": endpoint,
             "caPem": ca_pem,
             "clientCertPem": client_cert_pem,
             "clientKeyPem": client_key_pem,
             "stage": stage,
-            "controlPlanes": control_planes,
+            "nodeNames": node_names or [],
             "timeoutSeconds": timeout_seconds,
             "hint": hint,
         },
@@ -229,17 +242,18 @@ class ApiReadiness(dynamic.Resource):
         *,
         stage: str,
         hint: pulumi.Input[str],
-        control_planes: int = 0,
+        node_names: pulumi.Input[list[str]] | None = None,
+        instance_ids: pulumi.Input[list[str]] | None = None,
         timeout_seconds: int | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
         if stage not in STAGES:
             raise ValueError(f"stage must be one of {', '.join(STAGES)}, got {stage!r}")
-        if stage == "control-plane" and control_planes < 1:
-            raise ValueError("the control-plane stage needs the number of control planes")
+        if stage == "control-plane" and node_names is None:
+            raise ValueError("the control-plane stage needs the control planes' node names")
         default = CONTROL_PLANE_TIMEOUT_SECONDS if stage == "control-plane" else WORKERS_TIMEOUT_SECONDS
         super().__init__(
-            _GateProvider(),
+            _ReadinessProvider(),
             name,
             {
                 "endpoint": access.endpoint,
@@ -247,7 +261,9 @@ class ApiReadiness(dynamic.Resource):
                 "clientCertPem": access.client_cert_pem,
                 "clientKeyPem": pulumi.Output.secret(access.client_key_pem),
                 "stage": stage,
-                "controlPlanes": control_planes,
+                # Inputs, so that a replaced member behind the same endpoint is waited for again.
+                "nodeNames": node_names or [],
+                "instanceIds": instance_ids or [],
                 "timeoutSeconds": timeout_seconds or default,
                 "hint": hint,
             },

@@ -215,30 +215,33 @@ def render_node_script(boot: NodeBoot) -> str:
             },
             name="control-plane.sh",
         )
-    size = len(_compress(script))
-    _require(
-        size <= USER_DATA_LIMIT,
-        f"user data for role {boot.role!r} is {size} bytes gzipped, over EC2's {USER_DATA_LIMIT}",
-    )
     return script
 
 
-def _compress(script: str) -> bytes:
-    # mtime=0: the same script always gives the same bytes, so no spurious diff.
-    return gzip.compress(script.encode(), compresslevel=9, mtime=0)
+def _sized(payload: bytes, what: str) -> str:
+    _require(len(payload) <= USER_DATA_LIMIT, f"{what} is {len(payload)} bytes, over EC2's {USER_DATA_LIMIT}")
+    return base64.b64encode(payload).decode()
 
 
-def encode(script: str) -> str:
-    """The script as EC2 user data: gzipped (cloud-init recognises the gzip magic and
-    unpacks it before running the script), then base64, the form `userDataBase64` and
-    launch templates take. Gzip turns ~16 KiB of script into ~6 KiB."""
-    return base64.b64encode(_compress(script)).decode()
+def encode_gzipped(script: str) -> str:
+    """An instance's user data (`userDataBase64`): gzipped, which cloud-init recognises
+    by its magic and unpacks before running the script. A control plane's script needs
+    it (about 17 KiB of text, 7 KiB gzipped). Its bytes follow the zlib build, which is
+    harmless here: members ignore later changes to their user data."""
+    return _sized(gzip.compress(script.encode(), compresslevel=9, mtime=0), "gzipped user data")
+
+
+def encode_plain(script: str) -> str:
+    """A launch template's user data: the script itself, base64. Byte for byte the same
+    wherever `pulumi up` runs, so a new template version (and an instance refresh of the
+    pool) comes only from a new script."""
+    return _sized(script.encode(), "user data")
 
 
 def script_of(inputs: Mapping[str, object]) -> str:
     """The boot script an instance or launch template carries, for reviews and tests:
-    `encode`'s gzipped base64 in `userDataBase64` (instances) or `userData` (launch
-    templates), and the plain text or plain base64 of stacks made before gzip."""
+    gzipped base64 in an instance's `userDataBase64`, plain base64 in a launch
+    template's `userData`, or (instances made before gzip) the text itself."""
     value = inputs.get("userDataBase64") or inputs.get("userData") or ""
     if not isinstance(value, str):
         raise TypeError(f"user data is {type(value).__name__}, not text")

@@ -16,8 +16,9 @@ def default_tags(settings: Settings) -> dict[str, str]:
 
 def aws_provider(settings: Settings) -> aws.Provider:
     # Default tags go through the provider, not a stack transform: transforms do not
-    # run under mocks, and the provider tags resources created outside Pulumi's view
-    # (such as instances an ASG launches) too.
+    # run under mocks. They reach only what Pulumi creates and that has a tags map:
+    # not what an ASG launches, nor the ASG (NodeGroup writes them into its launch
+    # template and onto the group), nor what controllers in the cluster create.
     return aws.Provider(
         "aws",
         region=settings.aws_region,

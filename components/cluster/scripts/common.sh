@@ -39,16 +39,11 @@ imds_get() {
 }
 
 # A worker that cannot join would stay "healthy" to its group's EC2 health check
-# forever: it asks to be replaced, or powers off (a stopped instance is unhealthy)
-# when the AWS CLI cannot (not installed yet, no network).
+# forever. Stopped, it is not (only a running instance is healthy), so the group
+# replaces it; the console output keeps this log. Not `set-instance-health`: every pod
+# that reaches the node role (IMDS hop limit 2) could then take down any worker.
 give_up() {
-  local id=unknown
-  log "bootstrap failed, see above; asking the auto-scaling group to replace this instance"
-  if id=$(imds_get instance-id) &&
-    aws autoscaling set-instance-health --instance-id "$id" --health-status Unhealthy --no-should-respect-grace-period; then
-    return 0
-  fi
-  log "could not mark instance $id unhealthy: powering off"
+  log "bootstrap failed, see above; powering off so that the auto-scaling group replaces this instance"
   poweroff
 }
 
