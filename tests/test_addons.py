@@ -162,6 +162,42 @@ def test_order_cni_then_pods_ccm_before_load_balancers_csi_before_volumes(aws_gr
         assert "aws-ebs-csi-driver" in depends(aws_graph, storage_class)
 
 
+# What runs before any worker exists, so cannot wait for one: the pod network and the
+# cloud controller (both on the host network, the controller on the control planes).
+BEFORE_WORKERS = {"addons-tigera-operator", "addons-calico-crds", "addons-aws-cloud-controller-manager"}
+
+
+def test_destroy_removes_what_runs_on_workers_before_the_node_groups(aws_graph: harness.Graph) -> None:
+    """Pulumi deletes a resource only after everything that depends on it. So every
+    object whose deletion needs a running worker (a release's pods ending, a namespace
+    emptying, a volume detaching) must depend, directly or not, on every node group."""
+    by_urn = {r.urn: r for r in aws_graph.resources}
+
+    def closure(urn: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [urn]
+        while todo:
+            for dependency in by_urn[todo.pop()].dependencies:
+                if dependency not in seen and dependency in by_urn:
+                    seen.add(dependency)
+                    todo.append(dependency)
+        return seen
+
+    groups = {g.urn for g in aws_graph.of_type("aws:autoscaling/group:Group")}
+    objects = [r for r in aws_graph.cloud_resources("kubernetes:") if r.name not in BEFORE_WORKERS]
+    assert len(objects) > 30
+    assert [r.name for r in objects if not groups <= closure(r.urn)] == []
+
+
+def test_an_unreachable_cluster_fails_a_destroy_unless_the_user_says_it_is_gone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PULUMI_K8S_DELETE_UNREACHABLE", raising=False)
+    assert "deleteUnreachable" not in harness.run("dev").one(PROVIDER).inputs
+    monkeypatch.setenv("PULUMI_K8S_DELETE_UNREACHABLE", "true")
+    assert harness.run("dev").one(PROVIDER).inputs["deleteUnreachable"] == "true"
+
+
 def test_every_cluster_object_goes_through_the_one_provider(aws_graph: harness.Graph) -> None:
     provider = aws_graph.one(PROVIDER)
     objects = [r for r in aws_graph.resources if r.custom and r.type.startswith("kubernetes:")]

@@ -50,7 +50,7 @@ def test_live_outputs_carry_the_cloud_controllers_world_rules() -> None:
     assert len(nodes.state["ingress"]) > len(world)
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "local"])
 def test_preview_with_unknown_values_reports_no_violation(stack: str) -> None:
     graph = harness.run(stack, preview=True)
     assert any(isinstance(v, Unknown) for r in graph.resources for v in r.inputs.values()), "preview has unknowns"

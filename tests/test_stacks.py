@@ -114,6 +114,12 @@ def test_config_reference_is_generated_from_settings() -> None:
     assert text == configdoc.generated(configdoc.CONFIGURATION, text), "run `make docs`"
 
 
+def test_the_minimum_cli_is_the_one_the_readme_names() -> None:
+    readme = (configdoc.ROOT / "README.md").read_text()
+    assert f"Pulumi CLI](https://www.pulumi.com/docs/install/) {configdoc.MINIMUM_PULUMI_CLI} or newer" in readme
+    assert f"Needs Pulumi CLI {configdoc.MINIMUM_PULUMI_CLI} or newer" in configdoc.PULUMI_YAML.read_text()
+
+
 def test_pulumi_yaml_declares_only_types_pulumi_accepts() -> None:
     project = yaml.safe_load(configdoc.PULUMI_YAML.read_text())
     assert project["name"] == "podium"

@@ -41,7 +41,7 @@ def zizmor(*paths: Path) -> list[dict[str, Any]]:
 
 
 def test_workflows_exist() -> None:
-    assert [p.name for p in WORKFLOWS] == ["deploy.yml", "preview.yml"]
+    assert [p.name for p in WORKFLOWS] == ["deploy.yml", "preview.yml", "pulumi.yml"]
 
 
 def test_workflows_match_githubs_schema() -> None:
@@ -75,14 +75,25 @@ def test_zizmor_does_see_a_careless_workflow(tmp_path: Path) -> None:
     assert {"Medium", "High"} & set(severities.values())
 
 
+LOCAL_WORKFLOW = re.compile(r"^\s*uses: \./(?P<path>\.github/workflows/[\w-]+\.yml)(?: +#.*)?$")
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_every_action_is_pinned_to_a_verified_commit_with_its_tag(path: Path) -> None:
-    uses = [USES.match(line) for line in path.read_text().splitlines() if "uses:" in line]
-    assert uses and all(uses)
+    lines = [line for line in path.read_text().splitlines() if re.match(r"^\s*(- )?uses:", line)]
+    local = [LOCAL_WORKFLOW.match(line) for line in lines]
+    # This repository's own reusable workflow runs at the caller's commit: nothing to pin.
+    assert all((ROOT / m["path"]).is_file() for m in local if m)
+    uses = [USES.match(line) for line, m in zip(lines, local, strict=True) if not m]
+    assert all(uses), lines
     for match in uses:
         assert match is not None
         pin = PINS[match["action"]]
         assert (match["ref"], match["tag"]) == (pin["sha"], pin["tag"]), match.group(0)
+
+
+def calls_pulumi(job: dict[str, Any]) -> bool:
+    return job.get("uses") == "./.github/workflows/pulumi.yml"
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -92,10 +103,14 @@ def test_least_privilege_and_no_persisted_credentials(path: Path) -> None:
     for name, job in workflow["jobs"].items():
         permissions = job["permissions"]
         assert permissions["contents"] == "read", name
-        steps = job["steps"]
-        assumes_role = any(s.get("uses", "").startswith("aws-actions/configure-aws-credentials") for s in steps)
+        steps = job.get("steps", [])
+        assumes_role = calls_pulumi(job) or any(
+            s.get("uses", "").startswith("aws-actions/configure-aws-credentials") for s in steps
+        )
         assert (permissions.get("id-token") == "write") == assumes_role, name
         assert set(permissions) <= {"contents", "id-token", "pull-requests"}, name
+        if "secrets" in job:
+            assert job["secrets"] == {"PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_ACCESS_TOKEN }}"}, "never inherit"
         for step in steps:
             if step.get("uses", "").startswith("actions/checkout"):
                 assert step["with"]["persist-credentials"] is False
@@ -105,24 +120,85 @@ def test_least_privilege_and_no_persisted_credentials(path: Path) -> None:
             assert "AWS_ACCESS_KEY_ID" not in json.dumps(step), "AWS access is by OIDC role only"
 
 
+def test_every_stack_command_runs_on_the_runner_the_user_names() -> None:
+    workflow = load(ROOT / ".github" / "workflows" / "pulumi.yml")
+    assert set(workflow["on"]) == {"workflow_call"}
+    (job,) = workflow["jobs"].values()
+    assert job["runs-on"] == "${{ fromJSON(vars.PODIUM_RUNS_ON || '\"ubuntu-24.04\"') }}"
+    guard, *rest = job["steps"]
+    assert guard["if"] == "vars.PODIUM_RUNS_ON == ''"
+    (pulumi,) = [s for s in rest if s.get("uses", "").startswith("pulumi/actions")]
+    assert pulumi["with"]["command"] == "${{ inputs.command }}"
+    assert pulumi["with"]["stack-name"] == "${{ vars.PULUMI_ORG }}/podium/${{ inputs.stack }}"
+    assert job["environment"] == "${{ inputs.environment }}"
+
+
+@pytest.mark.parametrize(("command", "fails"), [("up", True), ("preview", False)])
+def test_without_a_named_runner_up_stops_and_preview_warns(command: str, fails: bool) -> None:
+    """The guard step's script, run as the runner would (bash -e), for each command."""
+    (job,) = load(ROOT / ".github" / "workflows" / "pulumi.yml")["jobs"].values()
+    done = subprocess.run(
+        ["bash", "-e", "-c", job["steps"][0]["run"]],
+        env={"COMMAND": command, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode != 0) == fails
+    assert ("::error title=No runner for the cluster::" in done.stdout) == fails
+    assert ("::warning title=No runner for the cluster::" in done.stdout) != fails
+    assert "PODIUM_RUNS_ON" in done.stdout
+
+
 def test_pull_requests_preview_every_stack_with_the_policy_pack() -> None:
     workflow = load(ROOT / ".github" / "workflows" / "preview.yml")
     assert set(workflow["on"]) == {"pull_request"}
     job = workflow["jobs"]["preview"]
     aws_stacks = [s for s in harness.stacks() if s != "local"]
     assert sorted(job["strategy"]["matrix"]["stack"]) == aws_stacks
-    (pulumi,) = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions")]
-    assert pulumi["with"]["command"] == "preview" and pulumi["with"]["comment-on-pr"] is True
+    assert calls_pulumi(job) and job["with"]["command"] == "preview"
+    # A fork's pull request gets no OIDC token and no secrets: skipped, not failed.
+    assert job["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    assert "if" not in workflow["jobs"]["test"]
 
 
-def test_main_updates_dev_then_prod_behind_approval_one_run_per_stack() -> None:
+def held_groups(workflow: dict[str, Any], job: str) -> set[str]:
+    """The concurrency groups a job holds while it runs (or waits for approval): the
+    workflow's own group for the whole run, and its job's group (GitHub docs, "Using
+    concurrency")."""
+    groups = {workflow["concurrency"]["group"]} if "concurrency" in workflow else set()
+    if "concurrency" in workflow["jobs"][job]:
+        groups.add(workflow["jobs"][job]["concurrency"]["group"])
+    return groups
+
+
+def test_a_prod_approval_wait_blocks_only_prod() -> None:
+    workflow = load(ROOT / ".github" / "workflows" / "deploy.yml")
+    waiting = held_groups(workflow, "up-prod")  # an earlier run, waiting for reviewers
+    blocked = [job for job in workflow["jobs"] if held_groups(workflow, job) & waiting]
+    assert blocked == ["up-prod"]
+    # The workflow-level group of the previous version blocked every later run.
+    before = {**workflow, "concurrency": {"group": "deploy", "cancel-in-progress": False}}
+    assert [job for job in before["jobs"] if held_groups(before, job) & held_groups(before, "up-prod")] == list(
+        workflow["jobs"]
+    )
+
+
+def test_main_updates_dev_then_staging_then_prod_behind_approval_one_run_per_stack() -> None:
     workflow = load(ROOT / ".github" / "workflows" / "deploy.yml")
     assert workflow["on"] == {"push": {"branches": ["main"]}}
-    dev, prod = workflow["jobs"]["up-dev"], workflow["jobs"]["up-prod"]
-    assert prod["needs"] == "up-dev" and dev["needs"] == "test"
-    assert prod["environment"] == "production"
-    for job, stack in ((dev, "dev"), (prod, "prod")):
+    assert "concurrency" not in workflow
+    jobs = workflow["jobs"]
+    assert [jobs[j]["needs"] for j in ("up-dev", "up-staging", "up-prod")] == ["test", "up-dev", "up-staging"]
+    # Every stack the previews show is deployed, in order.
+    assert sorted(j["with"]["stack"] for j in jobs.values() if calls_pulumi(j)) == sorted(
+        s for s in harness.stacks() if s != "local"
+    )
+    for name, stack, environment in (
+        ("up-dev", "dev", "dev"),
+        ("up-staging", "staging", "staging"),
+        ("up-prod", "prod", "production"),
+    ):
+        job = jobs[name]
         assert job["concurrency"] == {"group": f"pulumi-{stack}", "cancel-in-progress": False}
-        (pulumi,) = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions")]
-        assert pulumi["with"]["command"] == "up"
-        assert pulumi["with"]["stack-name"].endswith(f"/podium/{stack}")
+        assert job["with"] == {"command": "up", "stack": stack, "environment": environment}

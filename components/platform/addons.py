@@ -117,7 +117,9 @@ class ClusterAddons(pulumi.ComponentResource):
         metrics = self._release("metricsServer", KUBE_SYSTEM, metrics_server_values(), [approver, *pod_network])
         # Baseline enforced, restricted warned and audited: Traefik's chart is meant to
         # meet restricted, which the audit log shows before it is enforced.
-        ingress_namespace = self._namespace(INGRESS_NAMESPACE, "baseline")
+        # After the workers gate, so that `pulumi destroy` deletes it (and waits for its
+        # pods to end) while the node groups still run them.
+        ingress_namespace = self._namespace(INGRESS_NAMESPACE, "baseline", depends_on=pod_network)
         ingress = self._release(
             "traefik", INGRESS_NAMESPACE, traefik_values(args.on_aws), [ingress_namespace, *pod_network]
         )
@@ -150,11 +152,11 @@ class ClusterAddons(pulumi.ComponentResource):
         )
         return self._releases[key]
 
-    def _namespace(self, name: str, level: str) -> k8s.core.v1.Namespace:
+    def _namespace(self, name: str, level: str, depends_on: Sequence[pulumi.Resource] = ()) -> k8s.core.v1.Namespace:
         return k8s.core.v1.Namespace(
             f"{self._name}-{name}",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=namespace_labels(level)),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
         )
 
     def _storage_class(self, name: str, spec: dict[str, Any], csi: pulumi.Resource) -> k8s.storage.v1.StorageClass:
