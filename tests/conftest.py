@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tools import harness
+from tools import harness, helm_render, render
+
+CHECKOV = Path(__file__).resolve().parent.parent / ".venv-checkov" / "bin" / "checkov"
+STACKS = ("dev", "staging", "prod", "local")
 
 _GRAPHS: dict[str, harness.Graph] = {}
+_RENDERED: dict[str, dict[str, helm_render.Rendered]] = {}
 
 
 def graph_for(stack: str) -> harness.Graph:
     if stack not in _GRAPHS:
         _GRAPHS[stack] = harness.run(stack)
     return _GRAPHS[stack]
+
+
+def rendered_for(stack: str) -> dict[str, helm_render.Rendered]:
+    """The stack's Helm releases rendered by the real Helm, by release name."""
+    if stack not in _RENDERED:
+        _RENDERED[stack] = {r.release: r for r in helm_render.render_stack(graph_for(stack))}
+    return _RENDERED[stack]
 
 
 @pytest.fixture(params=["dev", "prod"])
@@ -26,3 +41,40 @@ def aws_graph(request: pytest.FixtureRequest) -> harness.Graph:
 def stack_config(stack: str) -> dict[str, Any]:
     """A private deep copy of a stack file's config, for tests to change."""
     return copy.deepcopy(harness.load_stack_config(stack))
+
+
+_CHECKOV: dict[str, subprocess.Popen[str]] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _checkov_in_the_background(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Starts the one checkov run as the session starts, on the machine's other core:
+    its start-up and checks are the slowest single thing in the suite."""
+    if not CHECKOV.exists():
+        return  # checkov_report says what is missing
+    root = tmp_path_factory.mktemp("manifests")
+    for stack in STACKS:
+        render.write_manifests(graph_for(stack), root / stack / "app")
+        for release in rendered_for(stack).values():
+            objects = [o for o in release.objects if o["kind"] != "CustomResourceDefinition"]
+            digest = hashlib.sha256(json.dumps(objects, sort_keys=True).encode()).hexdigest()[:12]
+            folder = root / "addons" / release.release / digest
+            if not folder.exists():
+                render.write_objects(objects, folder)
+    _CHECKOV["run"] = subprocess.Popen(
+        [str(CHECKOV), "-d", str(root), "--framework", "kubernetes", "--skip-download", "-o", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def checkov_report() -> dict[str, Any]:
+    """checkov's report over what every stack puts on its cluster: `<stack>/app/` the
+    program's own objects, and `addons/<release>/<digest>/` each distinct rendering of a
+    Helm release (most are the same on every AWS stack). CRDs stay out: checkov has no
+    check for them, and they are most of the bytes."""
+    assert CHECKOV.exists(), f"{CHECKOV} is missing: run `make venv` (it builds the checkov venv)"
+    stdout, _ = _CHECKOV["run"].communicate()
+    return json.loads(stdout)

@@ -4,22 +4,23 @@ kubernetes-validate for the configured minor."""
 
 from __future__ import annotations
 
-import json
 import re
+from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 import pytest
 
 from components.config import versions
-from components.platform import certificates, ingress
-from tests.conftest import graph_for, stack_config
-from tools import harness, mock_tls
+from components.platform import certificates, cni, ingress
+from tests.conftest import graph_for, rendered_for, stack_config
+from tools import charts, harness, helm_render, mock_tls
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 PROVIDER = "pulumi:providers:kubernetes"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+CONFIG_GROUP = "kubernetes:yaml/v2:ConfigGroup"
 AWS_RELEASES = {
-    "calico-crds",
     "tigera-operator",
     "aws-cloud-controller-manager",
     "aws-ebs-csi-driver",
@@ -39,18 +40,20 @@ def depends(graph: harness.Graph, resource: harness.Resource) -> set[str]:
     return {by_urn[u].inputs.get("name") or by_urn[u].name for u in resource.dependencies if u in by_urn}
 
 
-def test_aws_stacks_install_every_addon_at_its_pinned_version(aws_graph: harness.Graph) -> None:
+def test_aws_stacks_install_every_addon_from_its_vendored_package(aws_graph: harness.Graph) -> None:
     found = releases(aws_graph)
     assert set(found) == AWS_RELEASES
+    locked = charts.lock()
     pinned = {c.chart: c for c in versions.charts().values()}
     for name, release in found.items():
-        chart = pinned[release.inputs["chart"]]
-        assert release.inputs["version"] == chart.version, name
-        assert release.inputs["repositoryOpts"]["repo"] == chart.repo, name
+        package = release.inputs["chart"]
+        # A path into charts/, locked by digest; no repository, no version to resolve.
+        assert package == pinned[name].package and Path(package).name in locked, name
+        assert "repositoryOpts" not in release.inputs and "version" not in release.inputs, name
+        assert charts.chart_yaml(charts.ROOT / package)["version"] == pinned[name].version, name
         assert release.inputs["atomic"] is True
     namespaces = {name: r.inputs["namespace"] for name, r in found.items()}
     assert namespaces == {
-        "calico-crds": "tigera-operator",
         "tigera-operator": "tigera-operator",
         "aws-cloud-controller-manager": "kube-system",
         "aws-ebs-csi-driver": "kube-system",
@@ -60,31 +63,64 @@ def test_aws_stacks_install_every_addon_at_its_pinned_version(aws_graph: harness
     }
 
 
-def test_the_pod_cidr_reaches_calico_in_vxlan_mode(aws_graph: harness.Graph) -> None:
-    values = releases(aws_graph)["tigera-operator"].inputs["values"]
-    network = values["installation"]["calicoNetwork"]
+def test_calicos_crds_are_objects_applied_before_the_operator(aws_graph: harness.Graph) -> None:
+    (group,) = aws_graph.of_type(CONFIG_GROUP)
+    assert group.name == "addons-calico-crds" and set(group.inputs) == {"yaml"}
+    applied = helm_render.stack_crds(aws_graph)
+    package = charts.ROOT / versions.charts()["calicoCrds"].package
+    # Exactly the package's CRDs, as they are there (no status; the take-over annotation).
+    assert applied == list(cni.calico_crds(package))
+    assert len(applied) == 32
+    assert {c["spec"]["group"] for c in applied} == {
+        "crd.projectcalico.org",
+        "operator.tigera.io",
+        "policy.networking.k8s.io",
+    }
+    # Server-side, taking over from the Helm release that used to own them.
+    assert all(c["metadata"]["annotations"]["pulumi.com/patchForce"] == "true" for c in applied)
+    assert all("status" not in c for c in applied)
+    assert group.urn in releases(aws_graph)["tigera-operator"].dependencies
+
+
+def test_the_pod_cidr_reaches_calicos_installation_in_vxlan_mode(aws_graph: harness.Graph) -> None:
+    (installation,) = rendered_for(aws_graph.stack)["tigera-operator"].of_kind("Installation")
+    network = installation["spec"]["calicoNetwork"]
     (pool,) = network["ipPools"]
     pod_cidr = stack_config(aws_graph.stack)["podium:cluster"].get("podCidr", "10.244.0.0/16")
-    assert pool["cidr"] == pod_cidr
-    assert pool["encapsulation"] == "VXLAN" and network["bgp"] == "Disabled"
+    assert (pool["cidr"], pool["encapsulation"], network["bgp"]) == (pod_cidr, "VXLAN", "Disabled")
 
 
-def test_cloud_controller_matches_the_cluster(aws_graph: harness.Graph) -> None:
-    values = releases(aws_graph)["aws-cloud-controller-manager"].inputs["values"]
+def containers(workload: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in workload["spec"]["template"]["spec"]["containers"]}
+
+
+def test_cloud_controller_matches_the_cluster_and_starts_before_the_pod_network(aws_graph: harness.Graph) -> None:
+    (daemon_set,) = rendered_for(aws_graph.stack)["aws-cloud-controller-manager"].of_kind("DaemonSet")
+    pod = daemon_set["spec"]["template"]["spec"]
+    (container,) = containers(daemon_set).values()
     minor = stack_config(aws_graph.stack)["podium:kubernetesVersion"].rsplit(".", 1)[0]
-    assert values["image"]["tag"] == versions.cloud_controller_image_tag(minor) == "v1.35.2"
-    assert f"--cluster-name={aws_graph.exports['clusterName']}" in values["args"]
-    assert "--configure-cloud-routes=false" in values["args"]
-    assert values["hostNetworking"] is True
+    assert container["image"].endswith(":" + versions.cloud_controller_image_tag(minor))
+    assert {"--cloud-provider=aws", "--configure-cloud-routes=false"} <= set(container["args"])
+    assert f"--cluster-name={aws_graph.exports['clusterName']}" in container["args"]
+    assert pod["hostNetwork"] is True
+    # Before Calico makes any node Ready: it tolerates not-ready (the chart's list did not).
+    tolerated = {t["key"] for t in pod["tolerations"]}
+    assert {
+        "node.kubernetes.io/not-ready",
+        "node.cloudprovider.kubernetes.io/uninitialized",
+        "node-role.kubernetes.io/control-plane",
+    } <= tolerated
 
 
 def test_ebs_csi_controller_runs_on_control_planes_tagged_for_the_cluster(aws_graph: harness.Graph) -> None:
-    values = releases(aws_graph)["aws-ebs-csi-driver"].inputs["values"]
-    controller = values["controller"]
+    rendered = rendered_for(aws_graph.stack)["aws-ebs-csi-driver"]
+    (controller,) = rendered.of_kind("Deployment")
+    pod = controller["spec"]["template"]["spec"]
+    assert pod["nodeSelector"]["node-role.kubernetes.io/control-plane"] == ""
+    assert "node-role.kubernetes.io/control-plane" in {t.get("key") for t in pod["tolerations"]}
     # The IAM policy lets the driver touch only volumes with this cluster's tag.
-    assert controller["k8sTagClusterId"] == aws_graph.exports["clusterName"]
-    assert controller["nodeSelector"] == {"node-role.kubernetes.io/control-plane": ""}
-    assert values["node"]["tolerateAllTaints"] is True
+    assert f"--k8s-tag-cluster-id={aws_graph.exports['clusterName']}" in containers(controller)["ebs-plugin"]["args"]
+    assert [d["metadata"]["name"] for d in rendered.of_kind("DaemonSet")] == ["ebs-csi-node"]
 
 
 def test_storage_classes_are_encrypted_gp3_bound_late_with_retain_for_protected_data() -> None:
@@ -106,24 +142,31 @@ def test_storage_classes_are_encrypted_gp3_bound_late_with_retain_for_protected_
         assert db_class in classes
 
 
-def test_metrics_server_verifies_kubelets_whose_serving_certificates_are_approved(aws_graph: harness.Graph) -> None:
-    found = releases(aws_graph)
-    assert "kubelet-insecure-tls" not in json.dumps(found["metrics-server"].inputs)
-    approver = found["kubelet-csr-approver"].inputs["values"]
-    pattern = re.compile(approver["providerRegex"])
-    region = stack_config(aws_graph.stack)["aws:region"]
+def approver_settings(stack: str) -> dict[str, str]:
+    (deployment,) = rendered_for(stack)["kubelet-csr-approver"].of_kind("Deployment")
+    (container,) = containers(deployment).values()
+    return {e["name"]: e.get("value", "") for e in container.get("env", [])}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "local"])
+def test_metrics_server_verifies_kubelets_whose_serving_certificates_are_approved(stack: str) -> None:
+    (metrics,) = rendered_for(stack)["metrics-server"].of_kind("Deployment")
+    assert not [a for c in containers(metrics).values() for a in c.get("args", []) if "insecure" in a]
+    settings = approver_settings(stack)
+    pattern = re.compile(settings["PROVIDER_REGEX"])
+    if stack == "local":
+        assert pattern.match("podium-worker2") and not pattern.match("evil.example.com")
+        assert "PROVIDER_IP_PREFIXES" not in settings
+        return
+    region = stack_config(stack)["aws:region"]
     assert pattern.match(
         "ip-10-20-1-5.ec2.internal" if region == "us-east-1" else f"ip-10-20-1-5.{region}.compute.internal"
     )
     assert not pattern.match("evil.example.com")
     assert not pattern.match("ip-10-20-1-5.ec2.internal.evil.example.com")
-    vpc = stack_config(aws_graph.stack)["podium:network"]["cidr"]
-    eips = [e.state["publicIp"] for e in aws_graph.of_type("aws:ec2/eip:Eip") if e.name == "cluster-api"]
-    # One control plane sits behind an Elastic IP: its public address is in its certificate too.
-    assert approver["providerIpPrefixes"] == [vpc, *(f"{ip}/32" for ip in eips)]
-    public = [e.state["publicDns"] for e in aws_graph.of_type("aws:ec2/eip:Eip") if e.name == "cluster-api"]
-    assert all(pattern.match(name) for name in public)
-    assert not pattern.match("ec2-1-2-3-4.compute-1.amazonaws.com.evil.example.com")
+    assert not pattern.match("ec2-1-2-3-4.compute-1.amazonaws.com")
+    # Every node's address is in the VPC: the only prefix a serving certificate may carry.
+    assert settings["PROVIDER_IP_PREFIXES"] == stack_config(stack)["podium:network"]["cidr"]
 
 
 def test_ec2_node_name_pattern_per_region() -> None:
@@ -132,18 +175,32 @@ def test_ec2_node_name_pattern_per_region() -> None:
     assert not re.match(certificates.ec2_node_name_pattern("eu-west-1"), "ip-10-30-1-2.ec2.internal")
 
 
-def test_ingress_is_traefik_behind_an_nlb(aws_graph: harness.Graph) -> None:
-    values = releases(aws_graph)["traefik"].inputs["values"]
-    assert values["service"]["type"] == "LoadBalancer"
-    assert values["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
-    assert values["ingressClass"] == {"enabled": True, "isDefaultClass": True, "name": "traefik"}
-    assert values["providers"]["kubernetesIngress"]["enabled"] is True
-    assert aws_graph.one("podium:addons:ClusterAddons").outputs["ingressClass"] == "traefik"
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "local"])
+def test_ingress_is_traefik_behind_an_nlb_on_aws_and_on_node_ports_on_kind(stack: str) -> None:
+    rendered = rendered_for(stack)["traefik"]
+    (service,) = rendered.of_kind("Service")
+    ports = {p["name"]: p for p in service["spec"]["ports"]}
+    if stack == "local":
+        # What kind maps to the host; a LoadBalancer here would wait for an address forever.
+        assert service["spec"]["type"] == "NodePort"
+        assert (ports["web"]["nodePort"], ports["websecure"]["nodePort"]) == (
+            ingress.LOCAL_HTTP_NODE_PORT,
+            ingress.LOCAL_HTTPS_NODE_PORT,
+        )
+    else:
+        assert service["spec"]["type"] == "LoadBalancer"
+        annotations = service["metadata"]["annotations"]
+        assert annotations["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
+    (ingress_class,) = rendered.of_kind("IngressClass")
+    assert ingress_class["metadata"]["name"] == "traefik"
+    assert ingress_class["metadata"]["annotations"]["ingressclass.kubernetes.io/is-default-class"] == "true"
+    (deployment,) = rendered.of_kind("Deployment")
+    assert containers(deployment)["traefik"]["resources"]["limits"] == {"cpu": "500m", "memory": "256Mi"}
 
 
 def test_order_cni_then_pods_ccm_before_load_balancers_csi_before_volumes(aws_graph: harness.Graph) -> None:
     found = releases(aws_graph)
-    assert "calico-crds" in depends(aws_graph, found["tigera-operator"])
+    assert "addons-calico-crds" in depends(aws_graph, found["tigera-operator"])
     # The cloud controller runs on the host network: it waits for nothing but the API.
     assert depends(aws_graph, found["aws-cloud-controller-manager"]) == set()
     # Pods that need a worker start only once one is Ready and initialised: the gate
@@ -162,9 +219,10 @@ def test_order_cni_then_pods_ccm_before_load_balancers_csi_before_volumes(aws_gr
         assert "aws-ebs-csi-driver" in depends(aws_graph, storage_class)
 
 
-# What runs before any worker exists, so cannot wait for one: the pod network and the
-# cloud controller (both on the host network, the controller on the control planes).
-BEFORE_WORKERS = {"addons-tigera-operator", "addons-calico-crds", "addons-aws-cloud-controller-manager"}
+# What runs before any worker exists, so cannot wait for one: the pod network (its CRDs
+# too) and the cloud controller (both on the host network, the controller on the
+# control planes).
+BEFORE_WORKERS = {"addons-tigera-operator", "addons-aws-cloud-controller-manager", "addons-calico-crds"}
 
 
 def test_destroy_removes_what_runs_on_workers_before_the_node_groups(aws_graph: harness.Graph) -> None:
@@ -231,24 +289,22 @@ def test_local_stack_installs_only_what_makes_sense_off_aws() -> None:
     graph = graph_for("local")
     assert set(releases(graph)) == {"kubelet-csr-approver", "metrics-server", "traefik"}
     assert [r for r in graph.resources if r.type.startswith(("aws:", "pulumi:providers:aws"))] == []
-    traefik = releases(graph)["traefik"].inputs["values"]
-    assert traefik["service"] == {"type": "NodePort"}
-    assert traefik["ports"]["web"]["nodePort"] == ingress.LOCAL_HTTP_NODE_PORT
+    assert graph.of_type(CONFIG_GROUP) == []
     provider = graph.one(PROVIDER)
     assert provider.inputs["context"] == "kind-podium"
     assert provider.inputs["clusterIdentifier"] == "podium-local"
     assert graph.of_type(STORAGE_CLASS) == []
-    approver = releases(graph)["kubelet-csr-approver"].inputs["values"]
-    assert re.match(approver["providerRegex"], "podium-worker2")
 
 
-def test_addon_versions_can_be_overridden() -> None:
+def test_an_addon_version_without_a_vendored_package_is_refused() -> None:
     config = stack_config("dev")
-    config["podium:addonVersions"] = {"traefik": "41.2.0", "calico": "v3.32.0"}
-    found = releases(harness.run("dev", config))
-    assert found["traefik"].inputs["version"] == "41.2.0"
-    assert found["calico-crds"].inputs["version"] == found["tigera-operator"].inputs["version"] == "v3.32.0"
-    assert found["metrics-server"].inputs["version"] == versions.charts()["metricsServer"].version
+    config["podium:addonVersions"] = {"traefik": "41.2.0", "calico": versions.charts()["calico"].version}
+    with pytest.raises(harness.ProgramError) as caught:
+        harness.run("dev", config)
+    message = str(caught.value)
+    assert "addonVersions.traefik" in message
+    assert "no package charts/traefik-41.2.0.tgz: `make charts CHART=traefik VERSION=41.2.0` vendors it" in message
+    assert "addonVersions.calico" not in message
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod", "local"])

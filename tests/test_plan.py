@@ -146,7 +146,13 @@ def test_out_writes_every_artifact_with_no_secret_in_any_file(
     names = {str(p.relative_to(tmp_path)) for p in files}
     assert {"graph.json", "diagram.mmd", "cost.txt", "policy.txt"} <= names
     assert any(n.startswith("manifests/podium-statefulset-db") for n in names)
+    # What the charts render, next to the program's own objects.
+    assert "manifests/addons/traefik/traefik-service-traefik.yaml" in names
     if stack != "local":
+        installation = yaml.safe_load(
+            (tmp_path / "manifests/addons/tigera-operator/_cluster-installation-default.yaml").read_text()
+        )
+        assert installation["spec"]["calicoNetwork"]["bgp"] == "Disabled"
         assert any(n.startswith("scripts/cluster-control-plane-0") for n in names)
         assert any(n.startswith("iam/cluster-control-plane.policy") for n in names)
     # The plan ran the program again: the secrets to look for are that run's.

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from components.platform import ingress
 from tools import harness
 
 PRICES = Path(__file__).parent / "data" / "aws-prices-us-east-1.yaml"
@@ -143,12 +144,14 @@ def estimate(graph: harness.Graph, prices: Mapping[str, Any] | None = None) -> E
                 if match and graph.of_type("aws:ec2/instance:Instance"):
                     size = int(match.group(1))
                     add(resource, f"{size} GiB gp3 claim ({claim['metadata']['name']})", size * gp3)
-        elif resource.type == "kubernetes:helm.sh/v3:Release" and inputs.get("name") == "traefik":
-            service = inputs.get("values", {}).get("service", {})
-            if service.get("type") == "LoadBalancer":
-                zones = len(graph.of_type("aws:ec2/subnet:Subnet")) // 2
-                month = prices["loadBalancer"]["nlbPerHour"] * hours + zones * ipv4_month
-                add(resource, f"ingress NLB (made by the cloud controller) + {zones} public IPv4", month)
+        elif (
+            resource.type == "kubernetes:helm.sh/v3:Release"
+            and inputs.get("name") == "traefik"
+            and ingress.service_type(inputs.get("values") or {}) == "LoadBalancer"
+        ):
+            zones = len(graph.of_type("aws:ec2/subnet:Subnet")) // 2
+            month = prices["loadBalancer"]["nlbPerHour"] * hours + zones * ipv4_month
+            add(resource, f"ingress NLB (made by the cloud controller) + {zones} public IPv4", month)
     if graph.of_type("aws:ec2/natGateway:NatGateway"):
         result.usage_priced.append(f"NAT data processing: ${prices['natGateway']['perGbProcessed']}/GB")
     if any("NLB" in i.what for i in result.items):

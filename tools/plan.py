@@ -19,7 +19,7 @@ import yaml
 from pulumi.output import Unknown
 
 from components.cluster import userdata
-from tools import cost, diagram, harness, live_outputs, policy_check, render
+from tools import cost, diagram, harness, helm_render, live_outputs, policy_check, render
 
 NODE_TYPES = ("aws:ec2/instance:Instance", "aws:ec2/launchTemplate:LaunchTemplate")
 
@@ -74,10 +74,14 @@ def _json_default(value: object) -> str:
 
 def write_out(graph: harness.Graph, out: Path, estimate: cost.Estimate, verdict: policy_check.Verdict) -> list[Path]:
     """Everything a reviewer reads, with every secret redacted: one YAML file per
-    Kubernetes object, every bootstrap script, every IAM and bucket policy document,
-    the graph as JSON, the diagram, the cost and the verdict."""
+    Kubernetes object the program declares and, under manifests/addons/<release>/, per
+    object each Helm release renders (the vendored chart, the real Helm); every
+    bootstrap script, every IAM and bucket policy document, the graph as JSON, the
+    diagram, the cost and the verdict."""
     out.mkdir(parents=True, exist_ok=True)
     written = render.write_manifests(graph, out / "manifests")
+    for release in helm_render.render_stack(graph):
+        written += render.write_objects(release.objects, out / "manifests" / "addons" / release.release)
     scripts, policies = out / "scripts", out / "iam"
     for resource in graph.resources:
         public = resource.public_inputs

@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from components.cluster import userdata
+from components.platform import ingress
 
 if TYPE_CHECKING:
     from tools.harness import Graph, Resource
@@ -1190,24 +1191,26 @@ _LB_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-"
 
 def _services(graph: Graph) -> tuple[LoadBalancerService, ...]:
     """The LoadBalancer Services the cloud controller serves with an NLB: Traefik's, as
-    its Helm release's values shape it. Podium (components/addons.py traefik_values)
-    sets service.type LoadBalancer and aws-load-balancer-type "nlb", which the AWS cloud
-    controller serves itself (Podium installs no AWS Load Balancer Controller). Read
-    from the values, with Kubernetes' and the chart's defaults where Podium sets
-    nothing: no aws-load-balancer-internal annotation, so internet-facing; no
-    loadBalancerSourceRanges, so 0.0.0.0/0; no externalTrafficPolicy, so Cluster; the
-    chart's ports web (80) and websecure (443) unless values.ports change them."""
+    its Helm release's values shape it through chart 41.3.0, which copies
+    `service.spec` into the Service's spec (type LoadBalancer unless it says otherwise;
+    it reads no `service.type`). Podium (components/platform/ingress.py) annotates it
+    aws-load-balancer-type "nlb", which the AWS cloud controller serves itself (Podium
+    installs no AWS Load Balancer Controller). Read from the values, with Kubernetes'
+    and the chart's defaults where Podium sets nothing: no aws-load-balancer-internal
+    annotation, so internet-facing; no loadBalancerSourceRanges, so 0.0.0.0/0; no
+    externalTrafficPolicy, so Cluster; the chart's ports web (80) and websecure (443)
+    unless values.ports change them. tests/test_charts.py renders the chart."""
     services: list[LoadBalancerService] = []
     for resource in graph.of_type("kubernetes:helm.sh/v3:Release"):
         state = _state(resource)
         values = state.get("values") or {}
         service = values.get("service") or {}
         annotations = service.get("annotations") or {}
-        if state.get("chart") != "traefik" or service.get("type") != "LoadBalancer":
+        spec = service.get("spec") or {}
+        if state.get("name") != "traefik" or ingress.service_type(values) != "LoadBalancer":
             continue
         if annotations.get(f"{_LB_ANNOTATION}type") != "nlb":
             continue
-        spec = service.get("spec") or {}
         exposed = dict(TRAEFIK_SERVICE_PORTS)
         for name, port in (values.get("ports") or {}).items():
             if (port.get("expose") or {}).get("default") is False:

@@ -1,13 +1,14 @@
 """The Kubernetes objects a stack declares, as the manifests the provider would apply.
 
 Taken from the captured graph (inputs of every plain `kubernetes:` resource; Helm
-releases are charts, not objects). Used by the tests (kubernetes-validate, checkov,
+releases are charts, which tools/helm_render.py renders). Used by the tests (kubernetes-validate, checkov,
 NetworkPolicy evaluation) and by the plan's `--out`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,17 @@ def file_name(manifest: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", "-".join(parts).lower()) + ".yaml"
 
 
-def write_manifests(graph: harness.Graph, directory: Path, *, redact: bool = True) -> list[Path]:
+def write_objects(objects: Iterable[dict[str, Any]], directory: Path) -> list[Path]:
     """One YAML file per object; returns the files written."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for manifest in kubernetes_objects(graph, redact=redact):
+    for manifest in objects:
         path = directory / file_name(manifest)
         path.write_text(yaml.safe_dump(manifest, sort_keys=False))
         written.append(path)
     return written
+
+
+def write_manifests(graph: harness.Graph, directory: Path, *, redact: bool = True) -> list[Path]:
+    """The graph's plain objects, one YAML file each."""
+    return write_objects(kubernetes_objects(graph, redact=redact), directory)

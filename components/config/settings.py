@@ -670,6 +670,14 @@ class _Rules:
                 self.add(f"addonVersions.{addon}", f"is not an add-on (known: {', '.join(versions.ADDONS)})")
             elif not _CHART_VERSION.match(str(version)):
                 self.add(f"addonVersions.{addon}", f"{version!r} is not a chart version such as 1.2.3 or v1.2.3")
+            else:
+                # Releases install from vendored packages only.
+                for chart in versions.addon_charts(addon, str(version)):
+                    if not (versions.PROJECT / chart.package).is_file():
+                        self.add(
+                            f"addonVersions.{addon}",
+                            f"no package {chart.package}: `make charts CHART={addon} VERSION={version}` vendors it",
+                        )
 
 
 def storage_classes(deletion_protection: bool) -> tuple[str, ...]:

@@ -63,11 +63,22 @@ def mongo_image(series: str) -> str:
     return f"docker.io/library/mongo:{_versions()['images']['mongo'][series]}"
 
 
+# Where the chart packages are, relative to the project (tools/charts.py vendors them).
+CHARTS_DIR = "charts"
+PROJECT = Path(__file__).resolve().parents[2]
+
+
 @dataclass(frozen=True)
 class Chart:
     repo: str
     chart: str
     version: str
+
+    @property
+    def package(self) -> str:
+        """The package a Release installs from, relative to the project directory (where
+        Pulumi runs the program), so its inputs do not depend on the machine."""
+        return f"{CHARTS_DIR}/{self.chart}-{self.version}.tgz"
 
 
 # Add-on name (the key of podium:addonVersions) -> its entry in versions.yaml and chart.
@@ -99,6 +110,12 @@ def charts(overrides: Mapping[str, str] | None = None) -> dict[str, Chart]:
             assert chart is not None
             result[addon] = Chart(entry["repo"], chart, version)
     return result
+
+
+def addon_charts(addon: str, version: str) -> list[Chart]:
+    """The charts one add-on installs at `version` (Calico: its CRDs and its operator)."""
+    pinned = charts({addon: version})
+    return [pinned["calicoCrds"], pinned["calico"]] if addon == "calico" else [pinned[addon]]
 
 
 def cloud_controller_image_tag(minor: str) -> str:

@@ -21,7 +21,7 @@ from components.cluster.readiness import AdminAccess, ApiReadiness, groups_hint
 from components.config import versions
 from components.platform.aws_integration import cloud_controller_values, ebs_csi_values, storage_class_objects
 from components.platform.certificates import csr_approver_values
-from components.platform.cni import CALICO_NAMESPACE, calico_values
+from components.platform.cni import CALICO_NAMESPACE, calico_crds_yaml, calico_values
 from components.platform.ingress import INGRESS_CLASS, INGRESS_NAMESPACE, traefik_values
 from components.platform.metrics import metrics_server_values
 
@@ -76,8 +76,13 @@ class ClusterAddons(pulumi.ComponentResource):
         if args.on_aws:
             assert args.region is not None, "kubeadm mode always has a region"
             calico_namespace = self._namespace(CALICO_NAMESPACE, "privileged")  # calico-node is host-level
-            crds = self._release("calicoCrds", CALICO_NAMESPACE, {}, [calico_namespace])
-            calico = self._release("calico", CALICO_NAMESPACE, calico_values(args.pod_cidr), [crds])
+            # Applied server-side as plain objects (children of the group), not a release.
+            crds = k8s.yaml.v2.ConfigGroup(
+                f"{name}-calico-crds",
+                yaml=calico_crds_yaml(versions.PROJECT / self._charts["calicoCrds"].package),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            calico = self._release("calico", CALICO_NAMESPACE, calico_values(args.pod_cidr), [calico_namespace, crds])
             # Runs in parallel with Calico (host network); every other pod needs both:
             # the pod network, and nodes the controller has initialised (untainted).
             cloud_controller = self._release(
@@ -137,13 +142,11 @@ class ClusterAddons(pulumi.ComponentResource):
         self, key: str, namespace: str, values: dict[str, Any], depends_on: Sequence[pulumi.Resource]
     ) -> k8s.helm.v3.Release:
         chart = self._charts[key]
-        release_name = chart.chart if key != "calicoCrds" else "calico-crds"
         self._releases[key] = k8s.helm.v3.Release(
-            f"{self._name}-{release_name}",
-            name=release_name,
-            chart=chart.chart,
-            version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
+            f"{self._name}-{chart.chart}",
+            name=chart.chart,
+            # The vendored package (charts/, locked by digest): no chart repository at `up`.
+            chart=chart.package,
             namespace=namespace,
             values=values,
             atomic=True,

@@ -25,8 +25,15 @@ def cloud_controller_values(cluster_name: str, kubernetes_version: str) -> dict[
             # The tag it puts on load balancers and security groups, which its role is fenced by.
             f"--cluster-name={cluster_name}",
         ],
-        # Host networking: it must run before the CNI and before nodes are initialised.
+        # Host networking and these tolerations: it runs before the pod network makes
+        # any node Ready and before it has initialised them. The chart's own list
+        # (uninitialized, control-plane, master) lacks not-ready; setting it replaces it.
         "hostNetworking": True,
+        "tolerations": [
+            {"key": "node.cloudprovider.kubernetes.io/uninitialized", "value": "true", "effect": "NoSchedule"},
+            {"key": CONTROL_PLANE_LABEL, "effect": "NoSchedule"},
+            {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"},
+        ],
     }
 
 
@@ -45,7 +52,8 @@ def ebs_csi_values(cluster_name: str, region: str) -> dict[str, Any]:
                 {"effect": "NoExecute", "operator": "Exists", "tolerationSeconds": 300},
             ],
         },
-        "node": {"tolerateAllTaints": True},
+        # Podium's nodes are Linux only: no DaemonSet for Windows nodes.
+        "node": {"tolerateAllTaints": True, "enableWindows": False},
         # Podium declares the classes itself (plain objects, validated in tests).
         "storageClasses": [],
     }

@@ -1,0 +1,232 @@
+"""A stack's Helm releases rendered by the real Helm (the virtualenv's, from
+tools/fetch_helm.py) from the vendored packages in charts/, with the stack's values:
+the objects the cluster would get.
+
+`render_stack(graph)` runs `helm template` for every Release of a captured graph with
+its name, namespace and values, `--kube-version` of the stack, and the API versions a
+real cluster of the stack serves (`.Capabilities.APIVersions`): its minor's built-in
+ones and those of every CustomResourceDefinition the stack installs. A chart's
+`values.schema.json` makes Helm refuse bad values: that is a RenderError, loudly.
+
+`unread_values(package, values)` lists the values Podium sets that the chart never
+reads: not among its defaults, not under a map its defaults leave open, not read by a
+template, and not in FREE_FORM, the commented allow-list of maps a chart passes through
+as they are.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import yaml
+
+from tools import harness
+
+ROOT = Path(__file__).resolve().parent.parent
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+CONFIG_GROUP = "kubernetes:yaml/v2:ConfigGroup"
+
+# Values a chart passes on whole (into a custom resource's spec, a pod field) without
+# naming their keys: nothing can show they are read, so each is listed, with why.
+FREE_FORM: dict[str, dict[str, str]] = {
+    "tigera-operator": {
+        "installation": "templates/crs/custom-resources.yaml: all of it but `enabled` becomes the Installation's "
+        'spec (`omit .Values.installation "enabled"`), which tests check against the Installation CRD\'s schema',
+    },
+}
+
+
+class RenderError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Rendered:
+    release: str
+    namespace: str
+    package: str  # relative to the project, as the Release names it
+    values: Mapping[str, Any]
+    objects: tuple[dict[str, Any], ...]
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [o for o in self.objects if o.get("kind") == kind]
+
+
+def helm() -> Path:
+    binary = Path(sys.executable).parent / "helm"
+    if not binary.exists():
+        raise RenderError(f"{binary} is missing: `make venv` installs Helm into the virtualenv")
+    return binary
+
+
+@functools.cache
+def _template(package: str, release: str, namespace: str, values_json: str, kube_version: str, api: tuple[str, ...]):
+    with tempfile.TemporaryDirectory() as scratch:
+        values_file = Path(scratch) / "values.json"
+        values_file.write_text(values_json)
+        command = [str(helm()), "template", release, str(ROOT / package), "--namespace", namespace]
+        # `--skip-tests`: a chart's test hooks run only with `helm test`, never on install.
+        command += ["--kube-version", kube_version, "--include-crds", "--skip-tests", "--values", str(values_file)]
+        for version in api:
+            command += ["--api-versions", version]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RenderError(f"helm template {release} ({package}): {done.stderr.strip()}")
+    return tuple(d for d in yaml.load_all(done.stdout, Loader=yaml.CSafeLoader) if d)
+
+
+def template(
+    package: str,
+    *,
+    release: str,
+    namespace: str,
+    values: Mapping[str, Any],
+    kube_version: str,
+    api_versions: Sequence[str] = (),
+) -> tuple[dict[str, Any], ...]:
+    """The objects `helm template` renders (cached: same inputs, same objects)."""
+    values_json = json.dumps(values, sort_keys=True)
+    return _template(package, release, namespace, values_json, kube_version, tuple(sorted(api_versions)))
+
+
+@functools.cache
+def built_in_api_versions(minor: str) -> tuple[str, ...]:
+    """What an API server of this minor serves of its own, as discovery lists it to Helm:
+    `group/version` and `group/version/Kind` (the core group without a prefix). Read
+    from kubernetes-validate's copy of that minor's OpenAPI definitions. Helm's own
+    default set lacks the Kind forms, so without these a chart asking
+    `.Capabilities.APIVersions.Has "policy/v1/PodDisruptionBudget"` renders for an
+    older cluster than any Podium runs."""
+    definitions = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+    document = json.loads((definitions / f"v{minor}.0-local-strict" / "_definitions.json").read_text())
+    served: set[str] = set()
+    for definition in document["$defs"].values():
+        for gvk in definition.get("x-kubernetes-group-version-kind", []):
+            group_version = f"{gvk['group']}/{gvk['version']}" if gvk["group"] else gvk["version"]
+            served |= {group_version, f"{group_version}/{gvk['kind']}"}
+    return tuple(sorted(served))
+
+
+def stack_crds(graph: harness.Graph) -> list[dict[str, Any]]:
+    """Every CustomResourceDefinition the program applies itself: as a resource, or in a
+    ConfigGroup's YAML (not the charts' own: render_stack gives those)."""
+    crds = [r.inputs for r in graph.of_type(CRD)]
+    for group in graph.of_type(CONFIG_GROUP):
+        documents = yaml.load_all(group.inputs.get("yaml") or "", Loader=yaml.CSafeLoader)
+        crds += [d for d in documents if d and d.get("kind") == "CustomResourceDefinition"]
+    return crds
+
+
+def served_api_versions(graph: harness.Graph) -> list[str]:
+    """What the stack's cluster serves: its minor's built-in API versions, and
+    `group/version` and `group/version/Kind` of every CRD the stack installs."""
+    minor = str(graph.exports["kubernetesVersion"]).rsplit(".", 1)[0]
+    served = list(built_in_api_versions(minor))
+    for crd in stack_crds(graph):
+        spec = crd["spec"]
+        for version in spec["versions"]:
+            if version.get("served", True):
+                served += [
+                    f"{spec['group']}/{version['name']}",
+                    f"{spec['group']}/{version['name']}/{spec['names']['kind']}",
+                ]
+    return served
+
+
+def render_stack(graph: harness.Graph) -> list[Rendered]:
+    """Every Release of the graph, rendered."""
+    kube_version = str(graph.exports["kubernetesVersion"])
+    api = served_api_versions(graph)
+    rendered = []
+    for release in graph.of_type(HELM_RELEASE):
+        inputs = release.inputs
+        values = inputs.get("values") or {}
+        objects = template(
+            inputs["chart"],
+            release=inputs["name"],
+            namespace=inputs["namespace"],
+            values=values,
+            kube_version=kube_version,
+            api_versions=api,
+        )
+        rendered.append(Rendered(inputs["name"], inputs["namespace"], inputs["chart"], values, objects))
+    return rendered
+
+
+# -- values nobody reads --------------------------------------------------------------
+
+
+@functools.cache
+def _chart_files(package: str) -> tuple[dict[str, Any], str, str]:
+    """(default values, every template's text, the chart's name) of a package's own chart."""
+    with tarfile.open(ROOT / package) as archive:
+        top = archive.getmembers()[0].name.split("/")[0]
+        defaults: dict[str, Any] = {}
+        texts = []
+        for member in archive.getmembers():
+            parts = member.name.split("/")
+            if not member.isfile() or parts[0] != top or "charts" in parts[1:-1]:
+                continue
+            extracted = archive.extractfile(member)
+            assert extracted is not None
+            if parts[1:] == ["values.yaml"]:
+                defaults = yaml.safe_load(extracted.read()) or {}
+            elif len(parts) > 2 and parts[1] == "templates":
+                texts.append(extracted.read().decode(errors="replace"))
+    return defaults, "\n".join(texts), top
+
+
+def _leaves(values: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for key, value in values.items():
+        path = (*prefix, str(key))
+        if isinstance(value, Mapping) and value:
+            yield from _leaves(value, path)
+        else:
+            yield path
+
+
+def _open_in_defaults(defaults: Any, path: tuple[str, ...]) -> bool:
+    """The path exists among the defaults, or passes through a map they leave open
+    (`{}` or null, such as `annotations: {}`)."""
+    node = defaults
+    for key in path:
+        if node is None or (isinstance(node, Mapping) and not node):
+            return True
+        if not isinstance(node, Mapping) or key not in node:
+            return False
+        node = node[key]
+    return True
+
+
+def unread_values(package: str, values: Mapping[str, Any]) -> list[str]:
+    """The dotted paths of `values` that the package's chart reads nowhere."""
+    defaults, templates, chart = _chart_files(package)
+    allowed = FREE_FORM.get(chart, {})
+    unread = []
+    for path in _leaves(values):
+        dotted = ".".join(path)
+        if _open_in_defaults(defaults, path):
+            continue
+        if any(".".join(path[:n]) in allowed for n in range(1, len(path) + 1)):
+            continue
+        if re.search(r"\.Values\." + re.escape(dotted) + r"(?![\w])", templates):
+            continue
+        unread.append(dotted)
+    return unread
+
+
+def package_digest(package: str) -> str:
+    return hashlib.sha256((ROOT / package).read_bytes()).hexdigest()
