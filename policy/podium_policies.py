@@ -77,6 +77,7 @@ REPLICAS_OWNER = "podium.dev/replicas-owner"
 # security group for a LoadBalancer Service's NLB (cloud-provider-aws v1.35.2,
 # pkg/providers/v1/aws.go): client traffic to the Service's NodePorts, and ICMP
 # "fragmentation needed" (type 3, code 4) for path MTU discovery, from its clients.
+CONTROLLER_RULE_PREFIX = "kubernetes.io/rule/"
 CONTROLLER_NLB_CLIENT_RULE = "kubernetes.io/rule/nlb/client="
 CONTROLLER_NLB_MTU_RULE = "kubernetes.io/rule/nlb/mtu"
 NODE_PORTS = (30000, 32767)
@@ -227,12 +228,15 @@ def _cluster_tagged(group: PolicyResource | None) -> bool:
     return any(str(key).startswith("kubernetes.io/cluster/") and value == "owned" for key, value in tags.items())
 
 
-def _made_by_the_cloud_controller(resource: PolicyResource, rule: Mapping[str, Any], low: int, high: int) -> bool:
+def _made_by_the_cloud_controller(
+    resource: PolicyResource, rule: Mapping[str, Any], cidr: Any, low: int, high: int
+) -> bool:
     """A rule the AWS cloud controller keeps on the cluster's node group for an NLB:
-    one NodePort (TCP or UDP), or ICMP type 3 code 4. Only inside a security group's
-    own `ingress` list (what AWS reports after a refresh): a rule the program declares
-    on its own never counts as the controller's, whatever its description."""
-    if resource.resource_type != SECURITY_GROUP or not _cluster_tagged(resource):
+    one NodePort (TCP or UDP), or ICMP type 3 code 4, from an IPv4 range (it writes no
+    other). Only inside a security group's own `ingress` list (what AWS reports after a
+    refresh); a separate rule resource never counts, and `controller-rules-not-declared`
+    keeps the program from declaring such a rule inline."""
+    if resource.resource_type != SECURITY_GROUP or not _cluster_tagged(resource) or cidr != "0.0.0.0/0":
         return False
     description = str(rule.get("description") or "")
     protocol = str(rule.get("protocol") or "").lower()
@@ -269,7 +273,7 @@ def no_world_ingress(args: StackValidationArgs, report: Report) -> None:
         except UnknownValueError:
             continue
         group = _group_of(resource, resources)
-        if _made_by_the_cloud_controller(resource, rule, low, high):
+        if _made_by_the_cloud_controller(resource, rule, cidr, low, high):
             continue
         if low <= 22 <= high:
             report(f"{resource.name}: SSH (22) must never be open to {cidr}; use SSM Session Manager", resource.urn)
@@ -278,6 +282,23 @@ def no_world_ingress(args: StackValidationArgs, report: Report) -> None:
                 f"{resource.name}: ingress from {cidr} on {low}-{high} is allowed only on 80 or 443 "
                 "to an internet-facing load balancer's security group",
                 resource.urn,
+            )
+
+
+def controller_rules_not_declared(args: ResourceValidationArgs, report: Report) -> None:
+    """On inputs: the program writes no rule described as the cloud controller's. The
+    stack rule above excuses such rules on the node group, which must therefore be the
+    controller's own."""
+    if args.resource_type == SECURITY_GROUP:
+        rules = args.props.get("ingress") or []
+    elif args.resource_type in (INGRESS_RULE, LEGACY_RULE):
+        rules = [args.props]
+    else:
+        return
+    for rule in rules:
+        if str(rule.get("description") or "").startswith(CONTROLLER_RULE_PREFIX):
+            report(
+                f"{args.name}: a rule described as the cloud controller's ({rule.get('description')}) is its to write"
             )
 
 
@@ -501,6 +522,11 @@ POLICIES: list[Policy] = [
         "no-world-ingress",
         "No ingress from anywhere but 80/443 to public load balancers; never SSH.",
         no_world_ingress,
+    ),
+    _resource_policy(
+        "controller-rules-not-declared",
+        "The program declares no security group rule described as the cloud controller's.",
+        controller_rules_not_declared,
     ),
     _resource_policy("iam-no-star-star", "No IAM policy allows * actions on * resources.", iam_no_star_star),
     _stack_policy(

@@ -111,16 +111,27 @@ def autoscaler(target: str) -> harness.Resource:
 CONTROLLER_CLIENT = "kubernetes.io/rule/nlb/client=a0123456789abcdef0123456789abcd"
 
 
-def node_group_refreshed(*, port: int = 31080, tagged: bool = True) -> harness.Resource:
+def node_group_refreshed(*, port: int = 31080, tagged: bool = True, cidr: str = "0.0.0.0/0") -> harness.Resource:
     """The node security group as a refresh reads it, with a rule the controller made."""
     tags = {"kubernetes.io/cluster/podium-dev": "owned"} if tagged else {}
-    world = {"protocol": "tcp", "fromPort": port, "toPort": port, "cidrBlocks": ["0.0.0.0/0"]}
+    blocks = {"ipv6CidrBlocks": [cidr]} if ":" in cidr else {"cidrBlocks": [cidr]}
+    world = {"protocol": "tcp", "fromPort": port, "toPort": port, **blocks}
     mtu = {"protocol": "icmp", "fromPort": 3, "toPort": 4, "cidrBlocks": ["0.0.0.0/0"]}
     state = {
         "tags": tags,
         "ingress": [{**world, "description": CONTROLLER_CLIENT}, {**mtu, "description": "kubernetes.io/rule/nlb/mtu"}],
     }
     return resource("aws:ec2/securityGroup:SecurityGroup", "nodes", {"tags": tags}, state=state)
+
+
+def node_group_declared_inline() -> harness.Resource:
+    """The same rule, written by the program into the group's inline rules."""
+    rule = {"protocol": "tcp", "fromPort": 31080, "toPort": 31080, "cidrBlocks": ["0.0.0.0/0"]}
+    inputs = {
+        "tags": {"kubernetes.io/cluster/podium-dev": "owned"},
+        "ingress": [{**rule, "description": CONTROLLER_CLIENT}],
+    }
+    return resource("aws:ec2/securityGroup:SecurityGroup", "nodes", inputs)
 
 
 def controller_rule_declared() -> harness.Resource:
@@ -297,6 +308,9 @@ CASES: list[tuple[str, list[harness.Resource], str]] = [
     ),
     # What the controller's description does not excuse: a declared rule, another port, another group.
     ("no-world-ingress", [controller_rule_declared()], "on 31080-31080"),
+    ("no-world-ingress", [node_group_refreshed(cidr="::/0")], "from ::/0 on 31080-31080"),
+    ("controller-rules-not-declared", [controller_rule_declared()], "is its to write"),
+    ("controller-rules-not-declared", [node_group_declared_inline()], "is its to write"),
     ("no-world-ingress", [node_group_refreshed(port=443)], "on 443-443"),
     ("no-world-ingress", [node_group_refreshed(port=22)], "SSH (22)"),
     ("no-world-ingress", [node_group_refreshed(tagged=False)], "is allowed only on 80 or 443"),

@@ -120,34 +120,67 @@ def test_least_privilege_and_no_persisted_credentials(path: Path) -> None:
             assert "AWS_ACCESS_KEY_ID" not in json.dumps(step), "AWS access is by OIDC role only"
 
 
-def test_every_stack_command_runs_on_the_runner_the_user_names() -> None:
+def pulumi_job() -> dict[str, Any]:
     workflow = load(ROOT / ".github" / "workflows" / "pulumi.yml")
     assert set(workflow["on"]) == {"workflow_call"}
     (job,) = workflow["jobs"].values()
-    assert job["runs-on"] == "${{ fromJSON(vars.PODIUM_RUNS_ON || '\"ubuntu-24.04\"') }}"
-    guard, *rest = job["steps"]
-    assert guard["if"] == "vars.PODIUM_RUNS_ON == ''"
-    (pulumi,) = [s for s in rest if s.get("uses", "").startswith("pulumi/actions")]
+    return job
+
+
+def test_every_stack_command_runs_on_the_runner_its_caller_names() -> None:
+    job = pulumi_job()
+    assert "inputs.runs-on" in job["runs-on"]
+    (pulumi,) = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions")]
     assert pulumi["with"]["command"] == "${{ inputs.command }}"
     assert pulumi["with"]["stack-name"] == "${{ vars.PULUMI_ORG }}/podium/${{ inputs.stack }}"
-    assert job["environment"] == "${{ inputs.environment }}"
+    # Deploys and previews name different runners: a preview runs a pull request's code.
+    callers = [
+        (path.name, job["with"]["runs-on"])
+        for path in WORKFLOWS
+        for job in load(path)["jobs"].values()
+        if calls_pulumi(job)
+    ]
+    assert {runner for name, runner in callers if name == "deploy.yml"} == {"${{ vars.PODIUM_RUNS_ON }}"}
+    assert {runner for name, runner in callers if name == "preview.yml"} == {"${{ vars.PODIUM_PREVIEW_RUNS_ON }}"}
 
 
-@pytest.mark.parametrize(("command", "fails"), [("up", True), ("preview", False)])
-def test_without_a_named_runner_up_stops_and_preview_warns(command: str, fails: bool) -> None:
-    """The guard step's script, run as the runner would (bash -e), for each command."""
-    (job,) = load(ROOT / ".github" / "workflows" / "pulumi.yml")["jobs"].values()
+def guard(command: str, *, runner: str = "podium-vpc", role: str = "arn:aws:iam::1:role/r", token: str = "t"):
+    """The first step's script, run as the runner would (bash -e)."""
+    step = pulumi_job()["steps"][0]
+    assert step["name"] == "Check the runner, the role and the token"
+    environment = {"COMMAND": command, "RUNNER": runner, "ROLE": role, "TOKEN": token, "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        ["bash", "-e", "-c", step["run"]], env=environment, capture_output=True, text=True, check=False
+    )
+
+
+def test_the_guard_step_is_shellcheck_clean() -> None:
     done = subprocess.run(
-        ["bash", "-e", "-c", job["steps"][0]["run"]],
-        env={"COMMAND": command, "PATH": "/usr/bin:/bin"},
+        [str(BIN / "shellcheck"), "--shell=bash", "-"],
+        input=pulumi_job()["steps"][0]["run"],
         capture_output=True,
         text=True,
-        check=False,
     )
-    assert (done.returncode != 0) == fails
-    assert ("::error title=No runner for the cluster::" in done.stdout) == fails
-    assert ("::warning title=No runner for the cluster::" in done.stdout) != fails
-    assert "PODIUM_RUNS_ON" in done.stdout
+    assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "change", "fails", "says"),
+    [
+        ("up", {}, False, ""),
+        ("up", {"runner": ""}, True, "::error title=No runner for the cluster::set PODIUM_RUNS_ON"),
+        ("preview", {"runner": ""}, False, "::warning title=No runner for the cluster::PODIUM_PREVIEW_RUNS_ON"),
+        ("up", {"role": ""}, True, "::error title=No AWS role::set the repository variable AWS_DEPLOY_ROLE_ARN"),
+        ("preview", {"role": ""}, True, "AWS_PREVIEW_ROLE_ARN"),
+        ("up", {"token": ""}, True, "::error title=No Pulumi token::"),
+    ],
+)
+def test_a_missing_runner_role_or_token_stops_before_anything_runs(
+    command: str, change: dict[str, str], fails: bool, says: str
+) -> None:
+    done = guard(command, **change)
+    assert (done.returncode != 0) == fails, done.stdout
+    assert says in done.stdout
 
 
 def test_pull_requests_preview_every_stack_with_the_policy_pack() -> None:
@@ -177,11 +210,6 @@ def test_a_prod_approval_wait_blocks_only_prod() -> None:
     waiting = held_groups(workflow, "up-prod")  # an earlier run, waiting for reviewers
     blocked = [job for job in workflow["jobs"] if held_groups(workflow, job) & waiting]
     assert blocked == ["up-prod"]
-    # The workflow-level group of the previous version blocked every later run.
-    before = {**workflow, "concurrency": {"group": "deploy", "cancel-in-progress": False}}
-    assert [job for job in before["jobs"] if held_groups(before, job) & held_groups(before, "up-prod")] == list(
-        workflow["jobs"]
-    )
 
 
 def test_main_updates_dev_then_staging_then_prod_behind_approval_one_run_per_stack() -> None:
@@ -201,4 +229,9 @@ def test_main_updates_dev_then_staging_then_prod_behind_approval_one_run_per_sta
     ):
         job = jobs[name]
         assert job["concurrency"] == {"group": f"pulumi-{stack}", "cancel-in-progress": False}
-        assert job["with"] == {"command": "up", "stack": stack, "environment": environment}
+        assert job["with"] == {
+            "command": "up",
+            "stack": stack,
+            "environment": environment,
+            "runs-on": "${{ vars.PODIUM_RUNS_ON }}",
+        }

@@ -7,9 +7,9 @@ they are the live objects:
   fills in (a Deployment's `spec.replicas` and strategy, a pod's
   `terminationGracePeriodSeconds`, a container's `imagePullPolicy`, a Service's
   cluster IP ...), server metadata, and a status its controllers write;
-- the cluster's node security group comes back with every rule AWS holds for it: those
-  the program declares as separate rule resources, and those the AWS cloud controller
-  adds for the ingress NLB (cloud-provider-aws v1.35.2,
+- every security group comes back with every rule AWS holds for it: its inline ones,
+  those the program declares as separate rule resources, and, on the cluster's node
+  group, those the AWS cloud controller adds for the ingress NLB (cloud-provider-aws v1.35.2,
   `updateInstanceSecurityGroupsForNLB`: each NodePort of the Service from the clients'
   CIDRs, 0.0.0.0/0 without `loadBalancerSourceRanges`, and ICMP 3/4 for path MTU
   discovery; with all clients on TCP the health-check rule is a subset and not added).
@@ -35,12 +35,14 @@ HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 # NodePorts the API server would pick for Traefik's web and websecure ports.
 INGRESS_NODE_PORTS = (31080, 31443)
 
-_WORKLOADS = {
-    "kubernetes:apps/v1:Deployment",
-    "kubernetes:apps/v1:StatefulSet",
-    "kubernetes:apps/v1:DaemonSet",
-    "kubernetes:batch/v1:Job",
-    "kubernetes:batch/v1:CronJob",
+# What the controllers write, per kind.
+_REPLICAS = {"observedGeneration": 1, "replicas": 2, "readyReplicas": 2, "availableReplicas": 2}
+_STATUS: dict[str, dict[str, Any]] = {
+    "kubernetes:apps/v1:Deployment": _REPLICAS,
+    "kubernetes:apps/v1:StatefulSet": _REPLICAS,
+    "kubernetes:apps/v1:DaemonSet": {"desiredNumberScheduled": 3, "numberReady": 3, "numberAvailable": 3},
+    "kubernetes:batch/v1:CronJob": {"lastScheduleTime": "2026-11-27T00:00:00Z"},
+    "kubernetes:core/v1:Namespace": {"phase": "Active"},
 }
 
 
@@ -53,13 +55,17 @@ def _live(resource: harness.Resource, graph: harness.Graph) -> dict[str, Any]:
     state = copy.deepcopy(resource.state or resource.inputs)
     if resource.type.startswith("kubernetes:") and resource.custom and "metadata" in state:
         _server_metadata(state, resource.urn)
+        if resource.type == "kubernetes:core/v1:Namespace":
+            _namespace_label(state)
         kind_defaults = _KIND_DEFAULTS.get(resource.type)
         if kind_defaults:
             kind_defaults(state.setdefault("spec", {}))
-        if resource.type in _WORKLOADS:
-            state["status"] = {"observedGeneration": 1, "replicas": 2, "readyReplicas": 2, "availableReplicas": 2}
-    if resource.type == SECURITY_GROUP and _cluster_tagged(state):
-        state["ingress"] = [*_declared_rules(resource, graph), *_cloud_controller_rules(graph)]
+        status = _STATUS.get(resource.type)
+        if status:
+            state["status"] = dict(status)
+    if resource.type == SECURITY_GROUP:
+        controller = _cloud_controller_rules(graph) if _cluster_tagged(state) else []
+        state["ingress"] = [*(state.get("ingress") or []), *_declared_rules(resource, graph), *controller]
     return state
 
 
@@ -156,6 +162,11 @@ def _namespace(spec: dict[str, Any]) -> None:
     spec.setdefault("finalizers", ["kubernetes"])
 
 
+def _namespace_label(state: dict[str, Any]) -> None:
+    metadata = state["metadata"]
+    metadata.setdefault("labels", {})["kubernetes.io/metadata.name"] = metadata.get("name")
+
+
 _KIND_DEFAULTS = {
     "kubernetes:apps/v1:Deployment": _deployment,
     "kubernetes:apps/v1:StatefulSet": _stateful_set,
@@ -186,7 +197,10 @@ def _declared_rules(group: harness.Resource, graph: harness.Graph) -> list[dict[
                 "fromPort": rule.inputs.get("fromPort", 0 if protocol == "-1" else None),
                 "toPort": rule.inputs.get("toPort", 0 if protocol == "-1" else None),
                 "cidrBlocks": [rule.inputs["cidrIpv4"]] if rule.inputs.get("cidrIpv4") else [],
-                "securityGroups": [source] if source else [],
+                "ipv6CidrBlocks": [rule.inputs["cidrIpv6"]] if rule.inputs.get("cidrIpv6") else [],
+                "prefixListIds": [],
+                # AWS reports a rule from the group itself as `self`, not by its id.
+                "securityGroups": [source] if source and source != group.id else [],
                 "description": rule.inputs.get("description", ""),
                 "self": source == group.id,
             }
@@ -201,17 +215,16 @@ def _cloud_controller_rules(graph: harness.Graph) -> list[dict[str, Any]]:
         return []
     load_balancer = "a" + hashlib.sha256(releases[0].urn.encode()).hexdigest()[:31]
     client = f"kubernetes.io/rule/nlb/client={load_balancer}"
+    shape = {
+        "cidrBlocks": ["0.0.0.0/0"],
+        "ipv6CidrBlocks": [],
+        "prefixListIds": [],
+        "securityGroups": [],
+        "self": False,
+    }
     rules: list[dict[str, Any]] = [
-        {"protocol": "tcp", "fromPort": port, "toPort": port, "cidrBlocks": ["0.0.0.0/0"], "description": client}
+        {**shape, "protocol": "tcp", "fromPort": port, "toPort": port, "description": client}
         for port in INGRESS_NODE_PORTS
     ]
-    rules.append(
-        {
-            "protocol": "icmp",
-            "fromPort": 3,
-            "toPort": 4,
-            "cidrBlocks": ["0.0.0.0/0"],
-            "description": "kubernetes.io/rule/nlb/mtu",
-        }
-    )
+    rules.append({**shape, "protocol": "icmp", "fromPort": 3, "toPort": 4, "description": "kubernetes.io/rule/nlb/mtu"})
     return rules
