@@ -109,6 +109,8 @@ if settings.on_aws:
     outputs.export("clusterCaCertificate", bootstrap.ca_certificate)
     outputs.export("kubeconfig", bootstrap.kubeconfig)
     outputs.export("nodeSecurityGroupId", bootstrap.node_security_group_id)
+    outputs.export("oidcIssuerUrl", bootstrap.issuer.url)
+    outputs.export("oidcProviderArn", bootstrap.issuer.provider_arn)
     k8s = cluster_provider(settings.cluster_name, kubeconfig=bootstrap.kubeconfig, depends_on=[bootstrap.ready])
     node_name_pattern = ec2_node_name_pattern(settings.region)
     node_ip_cidrs: list[pulumi.Input[str]] = [settings.network.cidr]

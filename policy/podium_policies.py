@@ -73,6 +73,14 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 # The annotation naming the HPA that owns a Deployment's replica count
 # (components/app/manifests.py REPLICAS_OWNER; a test keeps the two equal).
 REPLICAS_OWNER = "podium.dev/replicas-owner"
+# The service-account issuer's public documents (components/cluster/oidc.py; a test
+# keeps the two equal), the audience of its tokens, and the trust subjects allowed a
+# wildcard, each with why (none).
+OIDC_DOCUMENTS = (".well-known/openid-configuration", "openid/v1/jwks")
+WEB_IDENTITY_AUDIENCE = "sts.amazonaws.com"
+WILDCARD_SUBJECTS: dict[str, str] = {}
+PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 # What the AWS cloud controller writes on the rules it adds to the cluster's node
 # security group for a LoadBalancer Service's NLB (cloud-provider-aws v1.35.2,
 # pkg/providers/v1/aws.go): client traffic to the Service's NodePorts, and ICMP
@@ -184,6 +192,81 @@ def _sse_set(props: Mapping[str, Any]) -> bool:
 def _all_blocked(props: Mapping[str, Any]) -> bool:
     keys = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
     return all(props.get(k) is True for k in keys)
+
+
+def _public_statements(policy_text: Any) -> list[Mapping[str, Any]]:
+    document = json.loads(policy_text) if isinstance(policy_text, str) else policy_text or {}
+    statements = document.get("Statement") or []
+    statements = [statements] if isinstance(statements, Mapping) else statements
+    return [
+        s
+        for s in statements
+        if s.get("Effect") == "Allow" and (s.get("Principal") == "*" or s.get("Principal") == {"AWS": "*"})
+    ]
+
+
+def _only_discovery_documents_public(bucket: PolicyResource, policies: list[PolicyResource]) -> bool:
+    """The one public bucket shape Podium allows: the service-account issuer's, whose
+    policy lets anyone read exactly the OpenID discovery document and the JWKS."""
+    arn = bucket.props.get("arn")
+    allowed = {f"{arn}/{key}" for key in OIDC_DOCUMENTS}
+    public = [s for p in policies for s in _public_statements(p.props.get("policy"))]
+    return bool(public) and all(
+        s.get("Action") in ("s3:GetObject", ["s3:GetObject"])
+        and set([s["Resource"]] if isinstance(s.get("Resource"), str) else s.get("Resource") or []) <= allowed
+        for s in public
+    )
+
+
+def s3_public_access_blocked(args: StackValidationArgs, report: Report) -> None:
+    """Every bucket blocks public access, all four settings; except that the
+    service-account issuer's bucket may allow a public policy (ACLs stay blocked) when
+    that policy makes public exactly its two discovery documents, for reading."""
+    resources = list(args.resources)
+    blocks = [r for r in resources if r.resource_type == PUBLIC_ACCESS_BLOCK]
+    policies = [r for r in resources if r.resource_type == BUCKET_POLICY]
+
+    def check(bucket: PolicyResource) -> None:
+        guards = [b.props for b in blocks if _depends_on(b, "bucket", bucket)]
+        if any(_all_blocked(g) for g in guards):
+            return
+        own = [p for p in policies if _depends_on(p, "bucket", bucket)]
+        acls_closed = any(g.get("blockPublicAcls") is True and g.get("ignorePublicAcls") is True for g in guards)
+        if acls_closed and _only_discovery_documents_public(bucket, own):
+            return
+        report(
+            f"{bucket.name}: needs a BucketPublicAccessBlock with all four settings true "
+            "(only an issuer's bucket may serve its two discovery documents publicly)",
+            bucket.urn,
+        )
+
+    _each_resource((r for r in resources if r.resource_type in BUCKET_TYPES), check)
+
+
+def web_identity_trust_pinned(args: ResourceValidationArgs, report: Report) -> None:
+    """Every web-identity trust names one service account (`<issuer>:sub`, no wildcard
+    unless WILDCARD_SUBJECTS lists it with a reason) and the STS audience (`:aud`)."""
+    if args.resource_type != "aws:iam/role:Role":
+        return
+    text = args.props.get("assumeRolePolicy")
+    document = json.loads(text) if isinstance(text, str) else text or {}
+    statements = document.get("Statement") or []
+    for statement in [statements] if isinstance(statements, Mapping) else statements:
+        actions = statement.get("Action")
+        if "sts:AssumeRoleWithWebIdentity" not in ([actions] if isinstance(actions, str) else actions or []):
+            continue
+        condition = statement.get("Condition") or {}
+        exact = condition.get("StringEquals") or {}
+        like = condition.get("StringLike") or {}
+        subjects = [v for k, v in {**exact, **like}.items() if k.endswith(":sub")]
+        audiences = [v for k, v in exact.items() if k.endswith(":aud")]
+        sid = statement.get("Sid") or "(no Sid)"
+        if audiences != [WEB_IDENTITY_AUDIENCE]:
+            report(f"{args.name}: statement {sid} must pin `<issuer>:aud` to {WEB_IDENTITY_AUDIENCE}")
+        flat = [s for v in subjects for s in ([v] if isinstance(v, str) else v)]
+        wild = [s for s in flat if ("*" in s or "?" in s) and s not in WILDCARD_SUBJECTS]
+        if not flat or wild:
+            report(f"{args.name}: statement {sid} must pin `<issuer>:sub` to one service account, got {flat or 'none'}")
 
 
 def _ingress_rules(args: StackValidationArgs) -> list[tuple[PolicyResource, Mapping[str, Any], Any]]:
@@ -511,12 +594,13 @@ POLICIES: list[Policy] = [
     ),
     _stack_policy(
         "s3-public-access-blocked",
-        "Every S3 bucket blocks public access, all four settings.",
-        _bucket_guard(
-            "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
-            _all_blocked,
-            "needs a BucketPublicAccessBlock with all four settings true",
-        ),
+        "Every S3 bucket blocks public access, all four settings (the issuer's two documents excepted).",
+        s3_public_access_blocked,
+    ),
+    _resource_policy(
+        "web-identity-trust-pinned",
+        "Web-identity trust policies pin one service account (`sub`) and the STS audience (`aud`).",
+        web_identity_trust_pinned,
     ),
     _stack_policy(
         "no-world-ingress",

@@ -6,6 +6,7 @@ import copy
 import hashlib
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +48,12 @@ _CHECKOV: dict[str, subprocess.Popen[str]] = {}
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _checkov_in_the_background(tmp_path_factory: pytest.TempPathFactory) -> None:
+def _checkov_in_the_background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Starts the one checkov run as the session starts, on the machine's other core:
     its start-up and checks are the slowest single thing in the suite."""
     if not CHECKOV.exists():
-        return  # checkov_report says what is missing
+        yield  # checkov_report says what is missing
+        return
     root = tmp_path_factory.mktemp("manifests")
     for stack in STACKS:
         render.write_manifests(graph_for(stack), root / stack / "app")
@@ -67,6 +69,9 @@ def _checkov_in_the_background(tmp_path_factory: pytest.TempPathFactory) -> None
         stderr=subprocess.DEVNULL,
         text=True,
     )
+    yield
+    _CHECKOV["run"].kill()  # a no-op once read; a run no test waited for ends with the session
+    _CHECKOV["run"].wait()
 
 
 @pytest.fixture(scope="session")

@@ -4,15 +4,18 @@ kubernetes-validate for the configured minor."""
 
 from __future__ import annotations
 
+import json
 import re
+import tarfile
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
+import yaml
 
 from components.config import versions
-from components.platform import certificates, cni, ingress
+from components.platform import certificates, ingress
 from tests.conftest import graph_for, rendered_for, stack_config
 from tools import charts, harness, helm_render, mock_tls
 
@@ -49,6 +52,7 @@ def test_aws_stacks_install_every_addon_from_its_vendored_package(aws_graph: har
         package = release.inputs["chart"]
         # A path into charts/, locked by digest; no repository, no version to resolve.
         assert package == pinned[name].package and Path(package).name in locked, name
+        assert release.inputs["description"].endswith("sha256:" + locked[Path(package).name]["sha256"]), name
         assert "repositoryOpts" not in release.inputs and "version" not in release.inputs, name
         assert charts.chart_yaml(charts.ROOT / package)["version"] == pinned[name].version, name
         assert release.inputs["atomic"] is True
@@ -68,18 +72,24 @@ def test_calicos_crds_are_objects_applied_before_the_operator(aws_graph: harness
     assert group.name == "addons-calico-crds" and set(group.inputs) == {"yaml"}
     applied = helm_render.stack_crds(aws_graph)
     package = charts.ROOT / versions.charts()["calicoCrds"].package
-    # Exactly the package's CRDs, as they are there (no status; the take-over annotation).
-    assert applied == list(cni.calico_crds(package))
+    # Exactly the package's CRDs, as they are there (less the status the server writes).
+    with tarfile.open(package) as archive:
+        upstream = [
+            yaml.safe_load(archive.extractfile(m).read())  # type: ignore[union-attr]
+            for m in sorted(archive.getmembers(), key=lambda m: m.name)
+            if "/templates/" in m.name and m.name.endswith(".yaml")
+        ]
+    assert applied == [{k: v for k, v in d.items() if k != "status"} for d in upstream]
     assert len(applied) == 32
     assert {c["spec"]["group"] for c in applied} == {
         "crd.projectcalico.org",
         "operator.tigera.io",
         "policy.networking.k8s.io",
     }
-    # Server-side, taking over from the Helm release that used to own them.
-    assert all(c["metadata"]["annotations"]["pulumi.com/patchForce"] == "true" for c in applied)
-    assert all("status" not in c for c in applied)
     assert group.urn in releases(aws_graph)["tigera-operator"].dependencies
+    # One owner: the operator does not write them too. Protected with the stack.
+    assert "-manage-crds=false" in json.dumps(rendered_for(aws_graph.stack)["tigera-operator"].of_kind("Deployment"))
+    assert group.protect == (aws_graph.stack == "prod")
 
 
 def test_the_pod_cidr_reaches_calicos_installation_in_vxlan_mode(aws_graph: harness.Graph) -> None:
@@ -180,6 +190,8 @@ def test_ingress_is_traefik_behind_an_nlb_on_aws_and_on_node_ports_on_kind(stack
     rendered = rendered_for(stack)["traefik"]
     (service,) = rendered.of_kind("Service")
     ports = {p["name"]: p for p in service["spec"]["ports"]}
+    # What cost and reachability read from the values is what the chart renders.
+    assert ingress.service_type(dict(rendered.values)) == service["spec"]["type"]
     if stack == "local":
         # What kind maps to the host; a LoadBalancer here would wait for an address forever.
         assert service["spec"]["type"] == "NodePort"
@@ -303,7 +315,7 @@ def test_an_addon_version_without_a_vendored_package_is_refused() -> None:
         harness.run("dev", config)
     message = str(caught.value)
     assert "addonVersions.traefik" in message
-    assert "no package charts/traefik-41.2.0.tgz: `make charts CHART=traefik VERSION=41.2.0` vendors it" in message
+    assert "no package ./charts/traefik-41.2.0.tgz: `make charts CHART=traefik VERSION=41.2.0` vendors it" in message
     assert "addonVersions.calico" not in message
 
 

@@ -129,6 +129,11 @@ PROTECTED_IN_PROD = {
     ("random:index/randomBytes:RandomBytes", "cluster-encryption-key"),
     ("aws:kms/key:Key", "cluster-kms"),
     ("aws:s3/bucket:Bucket", "cluster-etcd-backups"),
+    # The service-account issuer: a new one would break every trust policy naming it.
+    ("aws:s3/bucket:Bucket", "cluster-oidc"),
+    ("aws:iam/openIdConnectProvider:OpenIdConnectProvider", "cluster-oidc"),
+    # Deleting a CRD deletes every resource of its kind: Calico's would take the pod network.
+    ("kubernetes:yaml/v2:ConfigGroup", "addons-calico-crds"),
     ("aws:lb/loadBalancer:LoadBalancer", "cluster-api"),
     ("aws:lb/loadBalancer:LoadBalancer", "cluster-api-internal"),
     ("aws:s3/bucket:Bucket", "app-db-backups"),

@@ -124,6 +124,53 @@ def node_group_refreshed(*, port: int = 31080, tagged: bool = True, cidr: str = 
     return resource("aws:ec2/securityGroup:SecurityGroup", "nodes", {"tags": tags}, state=state)
 
 
+ISSUER = "oidc.example.s3.us-east-1.amazonaws.com"
+
+
+def workload_role(*, sub: str = "system:serviceaccount:app:backup", aud: str | None = "sts.amazonaws.com"):
+    exact = {f"{ISSUER}:aud": aud} if aud else {}
+    if "*" in sub:
+        condition = {"StringEquals": exact, "StringLike": {f"{ISSUER}:sub": sub}}
+    else:
+        condition = {"StringEquals": {f"{ISSUER}:sub": sub, **exact}}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Backup",
+                "Effect": "Allow",
+                "Principal": {"Federated": f"arn:aws:iam::123456789012:oidc-provider/{ISSUER}"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": condition,
+            }
+        ],
+    }
+    return resource("aws:iam/role:Role", "backup", {"assumeRolePolicy": json.dumps(trust)})
+
+
+def issuer_bucket(*, public_keys: list[str] | None = None, acls_closed: bool = True) -> list[harness.Resource]:
+    """The service-account issuer's bucket: ACLs closed, a policy making keys public."""
+    arn = "arn:aws:s3:::podium-dev-oidc-1"
+    keys = public_keys or [".well-known/openid-configuration", "openid/v1/jwks"]
+    bucket = resource("aws:s3/bucket:Bucket", "oidc", {}, state={"arn": arn})
+    block = {"blockPublicAcls": acls_closed, "ignorePublicAcls": acls_closed}
+    block |= {"blockPublicPolicy": False, "restrictPublicBuckets": False, "bucket": "b"}
+    statement = {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": [f"{arn}/{k}" for k in keys],
+    }
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    return [
+        bucket,
+        resource(PAB, "oidc", block, depends={"bucket": [bucket]}),
+        resource(
+            "aws:s3/bucketPolicy:BucketPolicy", "oidc", {"bucket": "b", "policy": policy}, depends={"bucket": [bucket]}
+        ),
+    ]
+
+
 def node_group_declared_inline() -> harness.Resource:
     """The same rule, written by the program into the group's inline rules."""
     rule = {"protocol": "tcp", "fromPort": 31080, "toPort": 31080, "cidrBlocks": ["0.0.0.0/0"]}
@@ -309,6 +356,10 @@ CASES: list[tuple[str, list[harness.Resource], str]] = [
     # What the controller's description does not excuse: a declared rule, another port, another group.
     ("no-world-ingress", [controller_rule_declared()], "on 31080-31080"),
     ("no-world-ingress", [node_group_refreshed(cidr="::/0")], "from ::/0 on 31080-31080"),
+    ("web-identity-trust-pinned", [workload_role(sub="system:serviceaccount:app:*")], "must pin `<issuer>:sub`"),
+    ("web-identity-trust-pinned", [workload_role(aud=None)], "must pin `<issuer>:aud` to sts.amazonaws.com"),
+    ("s3-public-access-blocked", issuer_bucket(public_keys=["*"]), "needs a BucketPublicAccessBlock"),
+    ("s3-public-access-blocked", issuer_bucket(acls_closed=False), "needs a BucketPublicAccessBlock"),
     ("controller-rules-not-declared", [controller_rule_declared()], "is its to write"),
     ("controller-rules-not-declared", [node_group_declared_inline()], "is its to write"),
     ("no-world-ingress", [node_group_refreshed(port=443)], "on 443-443"),
@@ -346,6 +397,8 @@ def test_allowed_shapes_do_not_fire() -> None:
     owned.state["spec"]["replicas"] = 2
     assert messages("k8s-hpa-owns-replicas", owned) == []
     assert messages("k8s-hpa-target-names-its-owner", owned, autoscaler("web")) == []
+    assert messages("web-identity-trust-pinned", workload_role()) == []
+    assert messages("s3-public-access-blocked", *issuer_bucket()) == []
     # The controller's rules for the ingress NLB, as a refresh reads them.
     assert messages("no-world-ingress", node_group_refreshed()) == []
     assert (
@@ -364,11 +417,14 @@ def test_unknown_values_are_not_violations() -> None:
     assert [f.policy for f in verdict.unknown] == ["imdsv2-required"]
 
 
-def test_the_pack_and_the_app_name_the_same_owner_annotation() -> None:
+def test_the_pack_and_the_program_name_the_same_annotation_documents_and_audience() -> None:
     from components.app import manifests
+    from components.cluster import oidc
     from policy import podium_policies
 
     assert podium_policies.REPLICAS_OWNER == manifests.REPLICAS_OWNER
+    assert podium_policies.OIDC_DOCUMENTS == (oidc.DISCOVERY_KEY, oidc.JWKS_KEY)
+    assert podium_policies.WEB_IDENTITY_AUDIENCE == oidc.AUDIENCE
 
 
 def test_policy_pack_project_files() -> None:

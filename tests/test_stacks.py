@@ -24,6 +24,8 @@ AWS_ONLY_EXPORTS = {
     "clusterCaCertificate",
     "kubeconfig",
     "nodeSecurityGroupId",
+    "oidcIssuerUrl",
+    "oidcProviderArn",
     "appBackupBucket",
 }
 COMMON_EXPORTS = {"environment", "clusterName", "kubernetesVersion", "appNamespace", "appUrl"}

@@ -777,6 +777,11 @@ def test_the_programs_user_data_runs_and_writes_schema_clean_kubeadm_configs(sta
         for document in documents:
             kinds_seen.add(document["kind"])
             assert walk_document(document) == [], (name, document["kind"])
+            if document["kind"] == "ClusterConfiguration":
+                issuers = [
+                    a["value"] for a in document["apiServer"]["extraArgs"] if a["name"] == "service-account-issuer"
+                ]
+                assert issuers[0].startswith("https://podium-") and issuers[0].endswith(".amazonaws.com"), issuers
         if action == "join":
             (join,) = documents
             assert join["discovery"]["bootstrapToken"]["token"] == TOKEN

@@ -107,6 +107,9 @@ def vendor(addon: str, version: str) -> list[Path]:
             )
             (pulled,) = Path(scratch).glob("*.tgz")
             target = ROOT / chart.package
+            locked = entries.get(target.name)
+            if locked and locked["sha256"] != sha256(pulled):
+                raise SystemExit(f"{target.name} is locked with other bytes: remove it and its lock entry first")
             target.write_bytes(pulled.read_bytes())
         entries[target.name] = {"chart": chart.chart, "version": version, "sha256": sha256(target), "repo": chart.repo}
         written.append(target)

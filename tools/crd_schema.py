@@ -1,7 +1,9 @@
 """Custom resources checked against their CustomResourceDefinition's openAPIV3Schema,
-as the API server checks them, with strict field validation: a field the schema does
-not know is an error (the server would drop it silently with `Ignore`, and refuse it
-with `Strict`, as `kubectl apply` asks by default).
+with strict field validation: a field the schema does not know is an error (the server
+would drop it silently with `Ignore`, and refuse it with `Strict`, as `kubectl apply`
+asks by default). The structural part of what the API server checks; not its CEL
+rules (`x-kubernetes-validations`), list-type uniqueness or formats, and a null it
+would prune from a non-nullable field is an error here.
 
 The Kubernetes extensions become JSON Schema: `nullable`, `x-kubernetes-int-or-string`,
 `x-kubernetes-preserve-unknown-fields` (an object left open), `x-kubernetes-embedded-

@@ -206,7 +206,11 @@ def _generated_outputs(type_: str, name: str, resource_id: str, inputs: dict[str
         return {"keyId": resource_id, "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{resource_id}"}
     if type_ == "aws:s3/bucket:Bucket":
         bucket = f"{inputs.get('bucketPrefix', name)}{digest[:12]}"
-        return {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"}
+        domain = f"{bucket}.s3.{region}.amazonaws.com"
+        return {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}", "bucketRegionalDomainName": domain}
+    if type_ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+        host = str(inputs["url"]).removeprefix("https://")
+        return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{host}"}
     if type_ == "aws:ssm/parameter:Parameter":
         return {"arn": f"arn:aws:ssm:{region}:{ACCOUNT_ID}:parameter{inputs['name']}"}
     if type_ == "aws:autoscaling/group:Group":

@@ -1,6 +1,8 @@
-"""A stack's Helm releases rendered by the real Helm (the virtualenv's, from
+"""A stack's Helm releases rendered by the real Helm (the virtualenv's v4.1.4, from
 tools/fetch_helm.py) from the vendored packages in charts/, with the stack's values:
-the objects the cluster would get.
+the objects the cluster would get. (pulumi-kubernetes installs with the Helm v3 library
+built into it: a chart branching on `.Capabilities.HelmVersion` may differ; none of
+Podium's does that for what it deploys.)
 
 `render_stack(graph)` runs `helm template` for every Release of a captured graph with
 its name, namespace and values, `--kube-version` of the stack, and the API versions a
@@ -114,9 +116,16 @@ def built_in_api_versions(minor: str) -> tuple[str, ...]:
     document = json.loads((definitions / f"v{minor}.0-local-strict" / "_definitions.json").read_text())
     served: set[str] = set()
     for definition in document["$defs"].values():
-        for gvk in definition.get("x-kubernetes-group-version-kind", []):
-            group_version = f"{gvk['group']}/{gvk['version']}" if gvk["group"] else gvk["version"]
-            served |= {group_version, f"{group_version}/{gvk['kind']}"}
+        kinds = definition.get("x-kubernetes-group-version-kind", [])
+        # A resource kind has one; DeleteOptions and WatchEvent list every group.
+        if len(kinds) != 1 or kinds[0]["kind"].endswith("List"):
+            continue
+        gvk = kinds[0]
+        # Alpha and (since 1.24) new beta APIs are off unless switched on: not served.
+        if "alpha" in gvk["version"] or "beta" in gvk["version"]:
+            continue
+        group_version = f"{gvk['group']}/{gvk['version']}" if gvk["group"] else gvk["version"]
+        served |= {group_version, f"{group_version}/{gvk['kind']}"}
     return tuple(sorted(served))
 
 

@@ -82,6 +82,7 @@ def write_out(graph: harness.Graph, out: Path, estimate: cost.Estimate, verdict:
     written = render.write_manifests(graph, out / "manifests")
     for release in helm_render.render_stack(graph):
         written += render.write_objects(release.objects, out / "manifests" / "addons" / release.release)
+    written += render.write_objects(helm_render.stack_crds(graph), out / "manifests" / "crds")
     scripts, policies = out / "scripts", out / "iam"
     for resource in graph.resources:
         public = resource.public_inputs

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.cluster import oidc
 from components.cluster.discovery import discovery_hash, render_kubeconfig
 from components.cluster.endpoint import ApiEndpoint, EndpointArgs
 from components.cluster.firewall import FirewallArgs, security_groups
@@ -85,6 +86,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
     kms_key_arn: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
     etcd_backup_bucket: pulumi.Output[str]
+    issuer: oidc.Issuer
     admin_access: AdminAccess
     ready: ApiReadiness
 
@@ -103,6 +105,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
         self.ca_certificate = self.pki.cluster_ca.cert_pem
         self.discovery_hash = self.ca_certificate.apply(discovery_hash)
         secrets = deliver_secrets(scope, cluster, names, self.pki)
+        self.issuer = oidc.issuer(scope, cluster, self.pki.service_account_public_pem)
         self.kms_key_arn = secrets.key.arn
         self.node_image_id = node_image(scope, names.node_image, args.ami_id)
 
@@ -155,6 +158,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
             endpoint_host=endpoint.node_host,
             extra_sans=endpoint.extra_sans,
             discovery_hash=self.discovery_hash,
+            issuer_url=self.issuer.url,
             security_group=groups.control_plane,
             instance_profile=profile,
             bucket=bucket,
@@ -208,5 +212,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
                 "nodeImageId": self.node_image_id,
                 "nodeSecurityGroupId": self.node_security_group_id,
                 "etcdBackupBucket": self.etcd_backup_bucket,
+                "oidcIssuerUrl": self.issuer.url,
+                "oidcProviderArn": self.issuer.provider_arn,
             }
         )

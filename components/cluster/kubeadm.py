@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from components.cluster import oidc
+
 KUBEADM_API = "kubeadm.k8s.io/v1beta4"
 KUBELET_API = "kubelet.config.k8s.io/v1beta1"
 API_PORT = 6443
@@ -44,6 +46,9 @@ class ClusterParams:
     pod_cidr: str
     service_cidr: str
     cert_sans: Sequence[str] = field(default_factory=tuple)
+    # The public issuer of service-account tokens (components/cluster/oidc.py); None:
+    # the API server's in-cluster default only.
+    service_account_issuer: str | None = None
 
     @property
     def control_plane_endpoint(self) -> str:
@@ -90,7 +95,8 @@ def cluster_configuration(p: ClusterParams) -> dict[str, Any]:
                     "audit-log-maxsize": "100",
                     "profiling": "false",
                 }
-            ),
+            )
+            + (oidc.api_server_args(p.service_account_issuer) if p.service_account_issuer else []),
             "extraVolumes": [
                 _host_mount("audit-policy", "/etc/kubernetes/audit", read_only=True, path_type="DirectoryOrCreate"),
                 _host_mount("audit-log", "/var/log/kubernetes/audit", read_only=False, path_type="DirectoryOrCreate"),

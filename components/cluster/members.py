@@ -107,6 +107,7 @@ class MemberInputs:
     endpoint_host: pulumi.Output[str]
     extra_sans: pulumi.Output[list[str]]
     discovery_hash: pulumi.Output[str]
+    issuer_url: pulumi.Output[str]
     security_group: aws.ec2.SecurityGroup
     instance_profile: aws.iam.InstanceProfile
     bucket: aws.s3.Bucket
@@ -133,8 +134,13 @@ def control_plane(scope: Children, args: MembersArgs, inputs: MemberInputs, inde
     )
     role = "init" if index == 0 else "control-plane"
     user_data = pulumi.Output.all(
-        inputs.endpoint_host, inputs.extra_sans, inputs.discovery_hash, etcd_volume.id, inputs.bucket.bucket
-    ).apply(lambda v: encode_gzipped(control_plane_script(args, inputs.names, role, v[0], v[1], v[2], v[3], v[4])))
+        inputs.endpoint_host,
+        inputs.extra_sans,
+        inputs.discovery_hash,
+        etcd_volume.id,
+        inputs.bucket.bucket,
+        inputs.issuer_url,
+    ).apply(lambda v: encode_gzipped(control_plane_script(args, inputs.names, role, *v)))
     instance = aws.ec2.Instance(
         f"{scope.name}-control-plane-{index}",
         ami=inputs.image_id,
@@ -185,6 +191,7 @@ def control_plane_script(
     ca_hash: str,
     volume_id: str,
     bucket: str,
+    issuer_url: str,
 ) -> str:
     params = kubeadm.ClusterParams(
         cluster_name=args.cluster_name,
@@ -193,6 +200,7 @@ def control_plane_script(
         pod_cidr=args.pod_cidr,
         service_cidr=args.service_cidr,
         cert_sans=tuple(extra_sans),
+        service_account_issuer=issuer_url,
     )
     if role == "init":
         documents = [

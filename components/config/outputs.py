@@ -36,6 +36,16 @@ CONTRACT = (
     StackOutput("clusterCaCertificate", "string", "PEM of the cluster CA", aws_only=True),
     StackOutput("kubeconfig", "string", "admin kubeconfig (YAML)", secret=True, aws_only=True),
     StackOutput("nodeSecurityGroupId", "string", "the worker nodes' security group", aws_only=True),
+    StackOutput(
+        "oidcIssuerUrl",
+        "string",
+        "`https://<bucket>.s3.<region>.amazonaws.com`: the service-account token issuer; a trust policy's "
+        "condition keys are this without `https://`, plus `:sub` and `:aud`",
+        aws_only=True,
+    ),
+    StackOutput(
+        "oidcProviderArn", "string", "the IAM OIDC provider: the `Federated` principal of a trust policy", aws_only=True
+    ),
     StackOutput("appNamespace", "string", "the web app's namespace"),
     StackOutput("appUrl", "string", "`http://<app.hostname>` (`:8080` on the local kind cluster)"),
     StackOutput("appBackupBucket", "string", "the S3 bucket of the database backups", aws_only=True),

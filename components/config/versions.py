@@ -3,6 +3,7 @@ shared data; never edit a version here without reading it upstream first)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -75,10 +76,14 @@ class Chart:
     version: str
 
     @property
+    def digest(self) -> str:
+        return hashlib.sha256((PROJECT / self.package).read_bytes()).hexdigest()
+
+    @property
     def package(self) -> str:
         """The package a Release installs from, relative to the project directory (where
         Pulumi runs the program), so its inputs do not depend on the machine."""
-        return f"{CHARTS_DIR}/{self.chart}-{self.version}.tgz"
+        return f"./{CHARTS_DIR}/{self.chart}-{self.version}.tgz"
 
 
 # Add-on name (the key of podium:addonVersions) -> its entry in versions.yaml and chart.

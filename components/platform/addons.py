@@ -77,10 +77,11 @@ class ClusterAddons(pulumi.ComponentResource):
             assert args.region is not None, "kubeadm mode always has a region"
             calico_namespace = self._namespace(CALICO_NAMESPACE, "privileged")  # calico-node is host-level
             # Applied server-side as plain objects (children of the group), not a release.
+            # Protected with the stack: deleting a CRD deletes every resource of its kind.
             crds = k8s.yaml.v2.ConfigGroup(
                 f"{name}-calico-crds",
                 yaml=calico_crds_yaml(versions.PROJECT / self._charts["calicoCrds"].package),
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
             )
             calico = self._release("calico", CALICO_NAMESPACE, calico_values(args.pod_cidr), [calico_namespace, crds])
             # Runs in parallel with Calico (host network); every other pod needs both:
@@ -146,7 +147,10 @@ class ClusterAddons(pulumi.ComponentResource):
             f"{self._name}-{chart.chart}",
             name=chart.chart,
             # The vendored package (charts/, locked by digest): no chart repository at `up`.
+            # `./`: a missing file is an error, never a download from a repository "charts".
             chart=chart.package,
+            # The provider diffs inputs only: the digest makes a changed package an upgrade.
+            description=f"{chart.chart} {chart.version} sha256:{chart.digest}",
             namespace=namespace,
             values=values,
             atomic=True,

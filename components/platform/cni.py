@@ -10,9 +10,6 @@ from typing import Any
 import yaml
 
 CALICO_NAMESPACE = "tigera-operator"
-# Lets the first `up` after CRDs moved out of their Helm release take over the fields
-# that release's manager owns (pulumi-kubernetes applies server-side).
-TAKE_OVER = {"pulumi.com/patchForce": "true"}
 
 
 @functools.cache
@@ -38,8 +35,6 @@ def calico_crds(package: Path) -> tuple[dict[str, Any], ...]:
                     if document.get("kind") != "CustomResourceDefinition":
                         raise ValueError(f"{package.name}: {member.name} holds a {document.get('kind')}, not a CRD")
                     document.pop("status", None)  # the API server's to write
-                    annotations = document["metadata"].setdefault("annotations", {})
-                    annotations.update(TAKE_OVER)
                     crds.append(document)
     return tuple(crds)
 
@@ -68,6 +63,9 @@ def calico_values(pod_cidr: str) -> dict[str, Any]:
         # Calico's own API server, flow aggregator and UI are not needed to enforce
         # NetworkPolicy; leaving them out saves a node's worth of pods.
         "apiServer": {"enabled": False},
+        # Podium applies the CRDs (one owner, upgraded with the chart version): the
+        # operator must not write them too, as the chart says for CRDs managed elsewhere.
+        "manageCRDs": False,
         "goldmane": {"enabled": False},
         "whisker": {"enabled": False},
     }
