@@ -16,6 +16,7 @@ from components.platform.certificates import KIND_NODE_NAME_PATTERN, ec2_node_na
 from components.platform.ingress import INGRESS_NAMESPACE, LOCAL_HTTP_HOST_PORT
 from components.platform.provider import cluster_provider
 from components.shared.aws_provider import aws_provider, default_tags
+from components.shared.workload_role import Issuer
 
 settings = stack_settings.load()
 
@@ -119,6 +120,7 @@ if settings.on_aws:
         region=settings.region,
         protect=settings.deletion_protection,
         internal_cidrs=[settings.network.cidr, settings.cluster.pod_cidr],
+        issuer=Issuer(url=bootstrap.issuer.url, provider_arn=bootstrap.issuer.provider_arn),
     )
     app_url = f"http://{settings.app.hostname}"
 else:

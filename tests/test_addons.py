@@ -75,7 +75,7 @@ def test_calicos_crds_are_objects_applied_before_the_operator(aws_graph: harness
     # Exactly the package's CRDs, as they are there (less the status the server writes).
     with tarfile.open(package) as archive:
         upstream = [
-            yaml.safe_load(archive.extractfile(m).read())  # type: ignore[union-attr]
+            yaml.load(archive.extractfile(m).read(), Loader=yaml.CSafeLoader)  # type: ignore[union-attr]
             for m in sorted(archive.getmembers(), key=lambda m: m.name)
             if "/templates/" in m.name and m.name.endswith(".yaml")
         ]

@@ -243,8 +243,16 @@ def test_backup_goes_to_a_private_bucket_only_its_user_can_write(stack: str) -> 
         expire_days=retention,
     )
     assert graph.exports["appBackupBucket"] == bucket.state["bucket"]
-    user = graph.one("aws:iam/user:User", "app-backup")
-    policy = json.loads(graph.one("aws:iam/userPolicy:UserPolicy", "app-backup").inputs["policy"])
+    # A role only the backup's service account assumes; no user, no key.
+    assert graph.of_type("aws:iam/user:User") == [] and graph.of_type("aws:iam/accessKey:AccessKey") == []
+    role = graph.one("aws:iam/role:Role", "app-backup")
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    issuer = graph.exports["oidcIssuerUrl"].removeprefix("https://")
+    assert trust["Principal"] == {"Federated": graph.exports["oidcProviderArn"]}
+    assert trust["Condition"] == {
+        "StringEquals": {f"{issuer}:sub": "system:serviceaccount:podium:backup", f"{issuer}:aud": "sts.amazonaws.com"}
+    }
+    policy = json.loads(graph.one("aws:iam/rolePolicy:RolePolicy", "app-backup").inputs["policy"])
     (statement,) = policy["Statement"]
     assert statement["Action"] == ["s3:AbortMultipartUpload", "s3:PutObject"]
     assert statement["Resource"] == f"arn:aws:s3:::{bucket.state['bucket']}/mongodump/podium-{stack}/*"
@@ -252,7 +260,7 @@ def test_backup_goes_to_a_private_bucket_only_its_user_can_write(stack: str) -> 
     bucket_policy = json.loads(graph.one("aws:s3/bucketPolicy:BucketPolicy", "app-db-backups").inputs["policy"])
     (only_writer,) = [s for s in bucket_policy["Statement"] if s["Sid"] == "OnlyTheBackupWrites"]
     assert only_writer["Effect"] == "Deny" and only_writer["Action"] == "s3:PutObject"
-    assert only_writer["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": user.state["arn"]}}
+    assert only_writer["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": role.state["arn"]}}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -269,19 +277,76 @@ def test_backup_cronjob_never_overlaps_and_keeps_history(stack: str) -> None:
         for v in pod_template(w)["spec"]["volumes"]
         if "secret" in v
     }
-    # Only the backup pod sees the backup credentials.
-    assert {s for s in secrets_mounted if s[1].startswith("backup-")} == {
-        ("backup", "backup-db"),
-        *({("backup", "backup-aws")} if stack != "local" else set()),
-    }
+    # Only the backup pod sees the backup credentials; on AWS none is a key.
+    assert {s for s in secrets_mounted if s[1].startswith("backup-")} == {("backup", "backup-db")}
+    if stack != "local":
+        (token,) = [v["projected"] for v in pod["volumes"] if "projected" in v]
+        assert token["sources"] == [
+            {"serviceAccountToken": {"audience": "sts.amazonaws.com", "expirationSeconds": 3600, "path": "token"}}
+        ]
+        assert pod["serviceAccountName"] == "backup" and pod["automountServiceAccountToken"] is False
+        (upload,) = pod["containers"]
+        env = {e["name"]: e["value"] for e in upload["env"]}
+        assert env["AWS_ROLE_ARN"] == graph.one("aws:iam/role:Role", "app-backup").state["arn"]
+        assert env["AWS_WEB_IDENTITY_TOKEN_FILE"] == "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"
+        account = app_object(graph, "ServiceAccount", "backup")
+        assert account["automountServiceAccountToken"] is False
     if stack == "local":
         assert [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v] == [
             "db-backups"
         ]
 
 
-def test_backup_upload_script_signs_with_sigv4_and_keeps_keys_off_the_command_line(tmp_path: Path) -> None:
+STS_ANSWER = (
+    "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>"
+    "<AccessKeyId>ASIAEXAMPLE</AccessKeyId><SecretAccessKey>s3cr3t/key+x</SecretAccessKey>"
+    "<SessionToken>FwoGZXIvYXdzEXAMPLE==</SessionToken><Expiration>2026-11-27T13:00:00Z</Expiration>"
+    "</Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>"
+)
+
+
+def run_upload(tmp_path: Path, *, sts_answer: str = STS_ANSWER, archive: bytes = b"archive"):
+    """backup-upload.sh under sh, with a curl stub that records its arguments and the
+    config file it is handed, and answers STS."""
     script = (ROOT / "components" / "app" / "scripts" / "backup-upload.sh").read_text()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    calls, configs = tmp_path / "calls", tmp_path / "configs"
+    stub = (
+        "#!/bin/sh\n"
+        f'printf "%s\\n" "$*" >> {calls}\n'
+        'case "$*" in *sts.*) printf "%s" "$STS_ANSWER" ;; esac\n'
+        "while [ $# -gt 0 ]; do\n"
+        f'  if [ "$1" = --config ]; then cat "$2" >> {configs}; ls -l "$2" >> {configs}; fi\n'
+        "  shift\n"
+        "done\n"
+    )
+    (bin_dir / "curl").write_text(stub)
+    (bin_dir / "curl").chmod(0o755)
+    for tool in ("date", "sh", "sed", "cat", "ls", "rm", "printf"):
+        if not (bin_dir / tool).exists():
+            (bin_dir / tool).symlink_to(shutil.which(tool) or tool)
+    work = tmp_path / "backup"
+    work.mkdir(exist_ok=True)
+    (work / "dump.archive.gz").write_bytes(archive)
+    token = tmp_path / "token"
+    token.write_text("eyJhbGciOiJSUzI1NiJ9.token.sig")
+    environment = {
+        "PATH": str(bin_dir),
+        "AWS_REGION": "us-east-1",
+        "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/app-backup",
+        "AWS_WEB_IDENTITY_TOKEN_FILE": str(token),
+        "BACKUP_BUCKET": "podium-dev-db-backups-abc",
+        "BACKUP_PREFIX": "mongodump/podium-dev/",
+        "STS_ANSWER": sts_answer,
+    }
+    script = script.replace("/backup/", f"{work}/").replace("/tmp/curlrc", f"{tmp_path}/curlrc")
+    run = subprocess.run(["sh", "-c", script], env=environment, capture_output=True, text=True, check=False)
+    read = lambda p: p.read_text().splitlines() if p.exists() else []  # noqa: E731
+    return run, read(calls), read(configs), tmp_path / "curlrc"
+
+
+def test_backup_upload_script_is_shellcheck_clean() -> None:
     shellcheck = Path(harness.__file__).resolve().parent.parent / ".venv" / "bin" / "shellcheck"
     for name in ("backup-upload.sh", "backup-local.sh"):
         checked = subprocess.run(
@@ -291,40 +356,33 @@ def test_backup_upload_script_signs_with_sigv4_and_keeps_keys_off_the_command_li
             check=False,
         )
         assert checked.returncode == 0, checked.stdout
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    calls = tmp_path / "calls"
-    (bin_dir / "curl").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {calls}\n')
-    (bin_dir / "curl").chmod(0o755)
-    for tool in ("date", "sh"):
-        (bin_dir / tool).symlink_to(shutil.which(tool) or tool)
-    archive_dir = tmp_path / "backup"
-    archive_dir.mkdir()
-    (archive_dir / "dump.archive.gz").write_bytes(b"archive")
-    environment = {
-        "PATH": str(bin_dir),
-        "AWS_REGION": "us-east-1",
-        "BACKUP_BUCKET": "podium-dev-db-backups-abc",
-        "BACKUP_PREFIX": "mongodump/podium-dev/",
-    }
-    run = subprocess.run(
-        ["sh", "-c", script.replace("/backup/", f"{archive_dir}/")],
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+
+
+def test_backup_upload_assumes_its_role_then_signs_with_the_session(tmp_path: Path) -> None:
+    run, calls, configs, curlrc = run_upload(tmp_path)
     assert run.returncode == 0, run.stderr
-    (call,) = calls.read_text().splitlines()
-    assert "--aws-sigv4 aws:amz:us-east-1:s3" in call
-    assert "--config /etc/podium/backup-aws/curlrc" in call
-    assert "--header x-amz-content-sha256: UNSIGNED-PAYLOAD" in call
-    assert " https://podium-dev-db-backups-abc.s3.us-east-1.amazonaws.com/mongodump/podium-dev/" in call
-    (archive_dir / "dump.archive.gz").write_bytes(b"")
-    empty = subprocess.run(
-        ["sh", "-c", script.replace("/backup/", f"{archive_dir}/")], env=environment, capture_output=True, check=False
-    )
-    assert empty.returncode != 0
+    sts, put = calls
+    assert sts.endswith(" https://sts.us-east-1.amazonaws.com/")
+    assert "Action=AssumeRoleWithWebIdentity" in sts and "RoleArn=arn:aws:iam::123456789012:role/app-backup" in sts
+    assert f"WebIdentityToken@{tmp_path}/token" in sts  # the token is read by curl, not passed as text
+    assert "--aws-sigv4 aws:amz:us-east-1:s3" in put
+    assert "--header x-amz-content-sha256: UNSIGNED-PAYLOAD" in put
+    assert " https://podium-dev-db-backups-abc.s3.us-east-1.amazonaws.com/mongodump/podium-dev/" in put
+    # The session's credentials reach curl in a private file, never on a command line.
+    assert configs[:2] == [
+        'user = "ASIAEXAMPLE:s3cr3t/key+x"',
+        'header = "x-amz-security-token: FwoGZXIvYXdzEXAMPLE=="',
+    ]
+    assert configs[2].startswith("-rw-------")
+    assert not [c for c in calls if "s3cr3t" in c or "FwoGZXIvYXdz" in c]
+    assert not curlrc.exists()
+
+
+@pytest.mark.parametrize(("answer", "archive"), [("<Error>AccessDenied</Error>", b"archive"), (STS_ANSWER, b"")])
+def test_backup_upload_fails_without_credentials_or_a_dump(tmp_path: Path, answer: str, archive: bytes) -> None:
+    run, calls, _, _ = run_upload(tmp_path, sts_answer=answer, archive=archive)
+    assert run.returncode != 0
+    assert not [c for c in calls if "--upload-file" in c]
 
 
 def _app_secret_values(graph: harness.Graph) -> list[str]:
@@ -333,8 +391,7 @@ def _app_secret_values(graph: harness.Graph) -> list[str]:
         for r in graph.of_type("random:index/randomPassword:RandomPassword")
         if r.name.startswith("app-")
     ]
-    keys = [r.state["secret"] for r in graph.of_type("aws:iam/accessKey:AccessKey") if "secret" in r.state]
-    return passwords + keys + [base64.b64encode(v.encode()).decode() for v in passwords]
+    return passwords + [base64.b64encode(v.encode()).decode() for v in passwords]
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -6,8 +6,8 @@ from components.shared import iam
 
 
 def backup_writer_policy(*, partition: str, bucket: str, prefix: str) -> iam.Policy:
-    """The database backup's user: put objects under its prefix, nothing else (no
-    read, list or delete, so leaked keys can neither read nor erase backups)."""
+    """The database backup's role: put objects under its prefix, nothing else (no
+    read, list or delete, so a stolen token can neither read nor erase backups)."""
     iam.check_literal(partition=partition, bucket=bucket, prefix=prefix)
     return iam.policy_document(
         [

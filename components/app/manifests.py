@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from components.shared import workload_role
+
 NAMESPACE = "podium"
 PART_OF = "podium"
 FRONTEND, API, DB, BACKUP = "frontend", "api", "db", "backup"
@@ -120,6 +122,7 @@ def pod_spec(
     node_selector: Mapping[str, str] | None = None,
     tolerations: Sequence[Toleration] = (),
     restart_policy: str | None = None,
+    service_account: str | None = None,
 ) -> dict[str, Any]:
     uid = UIDS[component]
     spec: dict[str, Any] = {
@@ -142,6 +145,7 @@ def pod_spec(
         ],
         "containers": containers,
         "volumes": volumes,
+        **({"serviceAccountName": service_account} if service_account else {}),
     }
     if init_containers:
         spec["initContainers"] = list(init_containers)
@@ -507,7 +511,8 @@ def backup_cronjob(
             uid=UIDS[BACKUP],
             cpu=cpu,
             memory=memory,
-            mounts=[("work", "/backup"), ("backup-aws", "/etc/podium/backup-aws"), ("tmp", "/tmp")],
+            # Its role's credentials come from STS for this token (no key anywhere).
+            mounts=[("work", "/backup"), ("aws-token", workload_role.TOKEN_DIRECTORY), ("tmp", "/tmp")],
             command=["/bin/sh", "-c", upload_script],
             env=env,
         )
@@ -516,12 +521,13 @@ def backup_cronjob(
             [upload],
             [
                 secret_volume("backup-db", "backup-db"),
-                secret_volume("backup-aws", "backup-aws"),
+                workload_role.token_volume("aws-token"),
                 empty_dir("work"),
                 empty_dir("tmp", "Memory"),
             ],
             init_containers=[dump],
             restart_policy="Never",
+            service_account=BACKUP,
         )
     else:
         assert local_script, "a backup needs an uploader or a local script"

@@ -8,7 +8,6 @@ On an existing cluster it goes to a claim in the namespace.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import pulumi_random as random
 from components.app import manifests as m
 from components.app.backup_policy import backup_writer_policy
 from components.shared.private_bucket import private_bucket
+from components.shared.workload_role import TOKEN_FILE, Issuer, allow, workload_role
 
 SCRIPTS = Path(__file__).parent / "scripts"
 APP_USERNAME = "podium"
@@ -50,6 +50,7 @@ class BackupTarget:
     region: str
     protect: bool
     internal_cidrs: Sequence[str]  # the backup's HTTPS egress excludes the VPC and pods
+    issuer: Issuer  # the cluster's service-account issuer: the backup's role trusts it
 
 
 @dataclass(frozen=True)
@@ -238,25 +239,46 @@ class WebApp(pulumi.ComponentResource):
 
         target = args.s3
         prefix = f"mongodump/{args.cluster_name}/"
-        bucket, credentials = self._backup_bucket_and_writer(args.cluster_name, prefix, target, args)
+        bucket, role = self._backup_bucket_and_role(args.cluster_name, prefix, target, args)
+        account = k8s.core.v1.ServiceAccount(
+            f"{self._name}-serviceaccount-{m.BACKUP}",
+            metadata=cast(Any, m.object_metadata(m.BACKUP, m.BACKUP)),
+            # Only the projected STS token is mounted, never the API token.
+            automount_service_account_token=False,
+            opts=self._namespaced([]),
+        )
         spec = m.backup_cronjob(
             schedule=args.backup_schedule,
             db_image=args.db_image,
             uploader_image=args.backup_uploader_image,
             upload_script=(SCRIPTS / "backup-upload.sh").read_text(),
             local_script=None,
-            environment={"AWS_REGION": target.region, "BACKUP_PREFIX": prefix, "BACKUP_BUCKET": bucket.bucket},
+            environment={
+                "AWS_REGION": target.region,
+                "AWS_ROLE_ARN": role.arn,
+                "AWS_WEB_IDENTITY_TOKEN_FILE": TOKEN_FILE,
+                "BACKUP_PREFIX": prefix,
+                "BACKUP_BUCKET": bucket.bucket,
+            },
         )
-        self._object("CronJob", m.BACKUP, spec, depends_on=[credentials], annotations=m.WORKLOAD_ANNOTATIONS)
+        self._object("CronJob", m.BACKUP, spec, depends_on=[account, role], annotations=m.WORKLOAD_ANNOTATIONS)
         return bucket.bucket
 
-    def _backup_bucket_and_writer(
+    def _backup_bucket_and_role(
         self, cluster: str, prefix: str, target: BackupTarget, args: WebAppArgs
-    ) -> tuple[aws.s3.Bucket, k8s.core.v1.Secret]:
-        """Least privilege: a user that may only put objects under `prefix`, and a
-        bucket policy under which nobody else may put objects at all."""
+    ) -> tuple[aws.s3.Bucket, aws.iam.Role]:
+        """Least privilege: a role only the backup's service account can assume, that
+        may only put objects under `prefix`, and a bucket policy under which nobody
+        else may put objects at all. No key exists to leak or rotate."""
         name = self._name
-        user = aws.iam.User(f"{name}-backup", path="/podium/", opts=self._child())
+        role = workload_role(
+            f"{name}-backup",
+            issuer=target.issuer,
+            namespace=m.NAMESPACE,
+            service_account=m.BACKUP,
+            description=f"{cluster} database backup: put objects under {prefix}",
+            parent=self,
+        )
         bucket = private_bucket(
             f"{name}-db-backups",
             bucket_prefix=f"{cluster}-db-backups-",
@@ -264,20 +286,11 @@ class WebApp(pulumi.ComponentResource):
             expire_days=args.backup_retention_days,
             protect=target.protect,
             parent=self,
-            only_writer_arn=user.arn,
+            only_writer_arn=role.arn,
         )
         partition = aws.get_partition_output(opts=pulumi.InvokeOptions(parent=self)).partition
-        aws.iam.UserPolicy(
-            f"{name}-backup",
-            user=user.name,
-            policy=pulumi.Output.all(partition, bucket.bucket).apply(
-                lambda v: json.dumps(backup_writer_policy(partition=v[0], bucket=v[1], prefix=prefix))
-            ),
-            opts=self._child(),
+        policy = pulumi.Output.all(partition, bucket.bucket).apply(
+            lambda v: backup_writer_policy(partition=v[0], bucket=v[1], prefix=prefix)
         )
-        # Rotate by replacing this resource (pulumi up --replace): the Secret follows.
-        key = aws.iam.AccessKey(f"{name}-backup", user=user.name, opts=self._child())
-        curlrc = pulumi.Output.all(key.id, pulumi.Output.secret(key.secret)).apply(
-            lambda v: f'user = "{v[0]}:{v[1]}"\n'
-        )
-        return bucket, self._secret("backup-aws", m.BACKUP, {"curlrc": curlrc})
+        allow(f"{name}-backup", role, policy, parent=self)
+        return bucket, role

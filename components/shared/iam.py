@@ -52,6 +52,31 @@ def ec2_assume_role_policy() -> Policy:
     )
 
 
+WEB_IDENTITY_AUDIENCE = "sts.amazonaws.com"
+
+
+def web_identity_trust_policy(*, provider_arn: str, issuer_url: str, namespace: str, service_account: str) -> Policy:
+    """Trust policy: only tokens the cluster's issuer signed for this one service
+    account, for STS, may assume the role (both `sub` and `aud` pinned)."""
+    host = issuer_url.removeprefix("https://")
+    return policy_document(
+        [
+            {
+                "Sid": "ServiceAccount",
+                "Effect": "Allow",
+                "Principal": {"Federated": provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{host}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                        f"{host}:aud": WEB_IDENTITY_AUDIENCE,
+                    }
+                },
+            }
+        ]
+    )
+
+
 def deny_insecure_transport(bucket_arn: str) -> Policy:
     """Bucket policy: refuse any request not made over TLS."""
     return {
