@@ -4,6 +4,7 @@ import pulumi
 
 from components.app import manifests as app_manifests
 from components.app.webapp import BackupTarget, WebApp, WebAppArgs
+from components.cluster.addon_roles import AddonRoles
 from components.cluster.bootstrap import ClusterBootstrap, ClusterBootstrapArgs
 from components.cluster.kubeadm import Taint
 from components.cluster.members import ControlPlaneSpec
@@ -16,7 +17,6 @@ from components.platform.certificates import KIND_NODE_NAME_PATTERN, ec2_node_na
 from components.platform.ingress import INGRESS_NAMESPACE, LOCAL_HTTP_HOST_PORT
 from components.platform.provider import cluster_provider
 from components.shared.aws_provider import aws_provider, default_tags
-from components.shared.workload_role import Issuer
 
 settings = stack_settings.load()
 
@@ -98,6 +98,7 @@ if settings.on_aws:
         )
         for pool in settings.node_pools
     ]
+    roles: AddonRoles | None = bootstrap.addon_roles
     workers: WorkerGate | None = WorkerGate(
         access=bootstrap.admin_access,
         group_names=pulumi.Output.all(*[group.auto_scaling_group_name for group in node_groups]),
@@ -120,7 +121,7 @@ if settings.on_aws:
         region=settings.region,
         protect=settings.deletion_protection,
         internal_cidrs=[settings.network.cidr, settings.cluster.pod_cidr],
-        issuer=Issuer(url=bootstrap.issuer.url, provider_arn=bootstrap.issuer.provider_arn),
+        issuer=bootstrap.issuer,
     )
     app_url = f"http://{settings.app.hostname}"
 else:
@@ -130,6 +131,7 @@ else:
     node_name_pattern = settings.cluster.node_name_pattern or KIND_NODE_NAME_PATTERN
     node_ip_cidrs = []
     workers = None
+    roles = None
     cloud_providers = []
     backup_target = None
     app_url = f"http://{settings.app.hostname}:{LOCAL_HTTP_HOST_PORT}"
@@ -147,6 +149,7 @@ addons = ClusterAddons(
         chart_versions=settings.addon_versions,
         region=settings.aws_region if settings.on_aws else None,
         workers=workers,
+        roles=roles,
     ),
     opts=pulumi.ResourceOptions(providers=[k8s]),
 )

@@ -213,8 +213,9 @@ def test_ingress_is_traefik_behind_an_nlb_on_aws_and_on_node_ports_on_kind(stack
 def test_order_cni_then_pods_ccm_before_load_balancers_csi_before_volumes(aws_graph: harness.Graph) -> None:
     found = releases(aws_graph)
     assert "addons-calico-crds" in depends(aws_graph, found["tigera-operator"])
-    # The cloud controller runs on the host network: it waits for nothing but the API.
-    assert depends(aws_graph, found["aws-cloud-controller-manager"]) == set()
+    # The cloud controller runs on the host network: it waits for nothing in the cluster,
+    # only for its role.
+    assert depends(aws_graph, found["aws-cloud-controller-manager"]) == {"cluster-cloud-controller"}
     # Pods that need a worker start only once one is Ready and initialised: the gate
     # after Calico and the controller, which also waits for the node groups.
     gate = aws_graph.one("pulumi-python:dynamic:Resource", "addons-workers-ready")
@@ -334,3 +335,48 @@ def test_kubernetes_validate_does_reject_a_misspelt_field() -> None:
     broken = {**storage_class, "volumeBindingModes": storage_class["volumeBindingMode"]}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, "1.35.0", strict=True)
+
+
+@pytest.mark.parametrize(
+    ("release", "kind", "container", "account"),
+    [
+        ("aws-cloud-controller-manager", "DaemonSet", "aws-cloud-controller-manager", "cloud-controller-manager"),
+        ("aws-ebs-csi-driver", "Deployment", "ebs-plugin", "ebs-csi-controller-sa"),
+    ],
+)
+def test_the_controllers_use_their_own_roles_through_their_service_accounts(
+    aws_graph: harness.Graph, release: str, kind: str, container: str, account: str
+) -> None:
+    (workload,) = [
+        o for o in rendered_for(aws_graph.stack)[release].of_kind(kind) if o["metadata"]["name"] != "ebs-csi-node"
+    ]
+    pod = workload["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == account
+    (token,) = [v for v in pod["volumes"] if v["name"] == "aws-token"]
+    assert token["projected"]["sources"] == [
+        {"serviceAccountToken": {"audience": "sts.amazonaws.com", "expirationSeconds": 3600, "path": "token"}}
+    ]
+    plugin = containers(workload)[container]
+    env = {e["name"]: e.get("value") for e in plugin["env"]}
+    role = aws_graph.one(
+        "aws:iam/role:Role", "cluster-" + ("cloud-controller" if "cloud" in release else "ebs-csi-controller")
+    )
+    assert env["AWS_ROLE_ARN"] == role.state["arn"]
+    assert env["AWS_WEB_IDENTITY_TOKEN_FILE"] == "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"
+    assert {
+        "name": "aws-token",
+        "mountPath": "/var/run/secrets/eks.amazonaws.com/serviceaccount",
+        "readOnly": True,
+    } in plugin["volumeMounts"]
+    # Only that service account, for STS, may assume it.
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    issuer = aws_graph.exports["oidcIssuerUrl"].removeprefix("https://")
+    assert trust["Condition"]["StringEquals"] == {
+        f"{issuer}:sub": f"system:serviceaccount:kube-system:{account}",
+        f"{issuer}:aud": "sts.amazonaws.com",
+    }
+
+
+def test_the_csi_node_plugin_asks_kubernetes_not_instance_metadata(aws_graph: harness.Graph) -> None:
+    (node,) = [o for o in rendered_for(aws_graph.stack)["aws-ebs-csi-driver"].of_kind("DaemonSet")]
+    assert "--metadata-sources=kubernetes" in containers(node)["ebs-plugin"]["args"]

@@ -105,11 +105,11 @@ def test_an_internal_endpoint_has_only_the_internal_nlb_under_its_old_names() ->
 def test_every_instance_and_launch_template_requires_imdsv2_and_encrypts_volumes(aws_graph: harness.Graph) -> None:
     for instance in aws_graph.of_type(INSTANCE):
         assert instance.inputs["metadataOptions"]["httpTokens"] == "required", instance.name
-        assert instance.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 2
+        assert instance.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1  # no pod reaches it
         assert instance.inputs["rootBlockDevice"]["encrypted"] is True
     for template in aws_graph.of_type(LAUNCH_TEMPLATE):
         assert template.inputs["metadataOptions"]["httpTokens"] == "required", template.name
-        assert template.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 2
+        assert template.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
         devices = template.inputs["blockDeviceMappings"]
         assert devices and all(d["ebs"]["encrypted"] == "true" and d["ebs"]["volumeType"] == "gp3" for d in devices)
     volumes = aws_graph.of_type("aws:ebs/volume:Volume")

@@ -54,9 +54,18 @@ def control_plane(**overrides: str) -> dict[str, Any]:
         "parameter_path": CP_PATH,
         "token_parameter": TOKEN,
         "etcd_backup_bucket": BUCKET,
-        "vpc_id": VPC,
     } | overrides
     return iam_policies.control_plane_policy(**args)
+
+
+def cloud_controller(**overrides: str) -> dict[str, Any]:
+    args = {"partition": PARTITION, "region": REGION, "account_id": ACCOUNT, "cluster_name": CLUSTER, "vpc_id": VPC}
+    return iam_policies.cloud_controller_policy(**(args | overrides))
+
+
+def ebs_csi(**overrides: str) -> dict[str, Any]:
+    args = {"partition": PARTITION, "region": REGION, "account_id": ACCOUNT, "cluster_name": CLUSTER}
+    return iam_policies.ebs_csi_policy(**(args | overrides))
 
 
 def node(**overrides: str) -> dict[str, Any]:
@@ -71,7 +80,12 @@ def node(**overrides: str) -> dict[str, Any]:
     return iam_policies.node_policy(**args)
 
 
-PERMISSION_DOCS = {"control_plane": control_plane, "node": node}
+PERMISSION_DOCS = {
+    "control_plane": control_plane,
+    "node": node,
+    "cloud_controller": cloud_controller,
+    "ebs_csi": ebs_csi,
+}
 
 
 def as_list(value: str | list[str]) -> list[str]:
@@ -188,7 +202,7 @@ def test_parliament_gate_sees_findings_above_low() -> None:
 
 
 def test_an_accepted_finding_on_another_statement_is_still_rejected() -> None:
-    doc = control_plane()
+    doc = cloud_controller()
     stmt = by_sid(doc, "CcmTagLoadBalancersOnCreate")
     stmt["Sid"] = "SomethingElse"
     assert unexpected(lint(doc), PARLIAMENT_ACCEPTED_FINDINGS)
@@ -276,18 +290,7 @@ def test_node_kms_is_decrypt_of_the_token_through_ssm_only() -> None:
     assert stmt["Condition"]["StringLike"] == {"kms:EncryptionContext:PARAMETER_ARN": [TOKEN_ARN]}
 
 
-def test_node_actions_are_exactly_the_kubelet_side() -> None:
-    actions = {a for s in statements(node()) for a in as_list(s["Action"])}
-    assert actions == {
-        "ec2:DescribeInstances",
-        "ec2:DescribeRegions",
-        "kms:Decrypt",
-        "ssm:GetParameter",
-        "ssm:GetParameters",
-    }
-
-
-# --- control-plane role: EBS CSI -----------------------------------------------------------------
+# --- the EBS CSI controller's role -----------------------------------------------------------------
 
 # The driver's documented policy at the pinned release (kubernetes-sigs/aws-ebs-csi-driver
 # v1.64.0, chart 2.64.0: docs/example-iam-policy.json, 16 Allow statements without Sids),
@@ -306,7 +309,7 @@ EBS_CSI_UPSTREAM: list[tuple[int, list[str], str, str | None]] = [
             "ec2:DescribeVolumesModifications",
             "ec2:DescribeVolumeStatus",
         ],
-        "ReadOnlyDescribe",
+        "EbsCsiDescribe",
         None,
     ),
     (1, ["ec2:DescribeSnapshots"], "", SNAPSHOTS_OFF),
@@ -336,7 +339,7 @@ EBS_CSI_UPSTREAM: list[tuple[int, list[str], str, str | None]] = [
 def test_ebs_csi_policy_against_the_drivers_documented_policy(
     number: int, actions: list[str], sid: str, left_out: str | None
 ) -> None:
-    doc = control_plane()
+    doc = ebs_csi()
     if left_out is None:
         granted = as_list(by_sid(doc, sid)["Action"])
         assert set(actions) <= set(granted), f"upstream statement {number}"
@@ -366,7 +369,7 @@ INSTANCES = f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/*"
 
 
 def test_create_volume_needs_the_driver_tags_and_encryption() -> None:
-    (stmt,) = allowing(control_plane(), "ec2:CreateVolume")
+    (stmt,) = allowing(ebs_csi(), "ec2:CreateVolume")
     assert as_list(stmt["Resource"]) == [VOLUMES]
     assert stmt["Condition"]["StringEquals"] == EBS_REQUEST_TAGS
     assert stmt["Condition"]["Bool"] == {"ec2:Encrypted": "true"}
@@ -374,7 +377,7 @@ def test_create_volume_needs_the_driver_tags_and_encryption() -> None:
 
 @pytest.mark.parametrize("action", ["ec2:DeleteVolume", "ec2:ModifyVolume"])
 def test_volume_changes_need_the_driver_tags_on_the_volume(action: str) -> None:
-    on_volumes = [s for s in allowing(control_plane(), action) if VOLUMES in as_list(s["Resource"])]
+    on_volumes = [s for s in allowing(ebs_csi(), action) if VOLUMES in as_list(s["Resource"])]
     assert on_volumes
     for stmt in on_volumes:
         assert as_list(stmt["Resource"]) == [VOLUMES]
@@ -384,13 +387,13 @@ def test_volume_changes_need_the_driver_tags_on_the_volume(action: str) -> None:
 @pytest.mark.parametrize("action", ["ec2:AttachVolume", "ec2:DetachVolume"])
 def test_attach_only_this_clusters_volumes_to_its_instances(action: str) -> None:
     # Podium's etcd and root volumes carry no cluster tag, so the driver cannot move them.
-    (stmt,) = allowing(control_plane(), action)
+    (stmt,) = allowing(ebs_csi(), action)
     assert sorted(as_list(stmt["Resource"])) == [INSTANCES, VOLUMES]
     assert stmt["Condition"] == {"StringEquals": {"aws:ResourceTag/kubernetes.io/cluster/podium-dev": "owned"}}
 
 
 def test_tags_are_only_written_while_creating_or_on_owned_resources() -> None:
-    doc = control_plane()
+    doc = {"Statement": [*statements(cloud_controller()), *statements(ebs_csi())]}
     for stmt in allowing(doc, "ec2:CreateTags"):
         assert "ec2:CreateAction" in stmt["Condition"]["StringEquals"], stmt["Sid"]
     assert {
@@ -405,12 +408,12 @@ def test_tags_are_only_written_while_creating_or_on_owned_resources() -> None:
     assert not actions & {"ec2:DeleteTags", "elasticloadbalancing:RemoveTags"}
 
 
-# --- control-plane role: cloud-controller-manager ------------------------------------------------
+# --- the cloud controller's role ------------------------------------------------
 
 
 def test_ccm_mutations_are_fenced_by_the_cluster_tag() -> None:
     owned = "kubernetes.io/cluster/podium-dev"
-    for stmt in statements(control_plane()):
+    for stmt in statements(cloud_controller()):
         services = {a.split(":")[0] for a in as_list(stmt["Action"])}
         mutating = [a for a in as_list(stmt["Action"]) if not is_read_only(a)]
         if not mutating or not services & {"ec2", "elasticloadbalancing"} or stmt["Sid"].startswith("EbsCsi"):
@@ -432,19 +435,32 @@ def test_ccm_mutations_are_fenced_by_the_cluster_tag() -> None:
 
 
 def test_ccm_does_not_get_routes_or_instance_attributes() -> None:
-    actions = {a for s in statements(control_plane()) for a in as_list(s["Action"])}
+    actions = {a for s in statements(cloud_controller()) for a in as_list(s["Action"])}
     assert not actions & {"ec2:CreateRoute", "ec2:DeleteRoute", "ec2:ModifyInstanceAttribute"}
 
 
 def test_no_iam_or_registry_permissions() -> None:
     # The ELB service-linked role exists once per account (docs/architecture.md); private ECR pulls would
     # need the kubelet's ECR credential provider, which Podium does not install.
-    for doc in (control_plane(), node()):
+    for doc in (control_plane(), node(), cloud_controller(), ebs_csi()):
         actions = {a for s in statements(doc) for a in as_list(s["Action"])}
         assert not {a for a in actions if a.startswith(("iam:", "ecr:"))}
 
 
-# --- control-plane role: SSM and etcd backups ----------------------------------------------------
+# --- control-plane role: SSM and etcd backups, nothing of the controllers --------------------------
+
+
+def test_no_node_role_holds_what_the_controllers_do() -> None:
+    """The controllers' permissions left the node roles: a pod that reached a node's
+    role (it cannot: hop limit 1) would find none of them."""
+    for doc in (control_plane(), node()):
+        actions = {a for s in statements(doc) for a in as_list(s["Action"])}
+        assert not {a for a in actions if a.startswith(("ec2:", "elasticloadbalancing:", "autoscaling:"))}
+    assert {a for s in statements(node()) for a in as_list(s["Action"])} == {
+        "kms:Decrypt",
+        "ssm:GetParameter",
+        "ssm:GetParameters",
+    }
 
 
 def test_control_plane_reads_its_own_parameters_and_the_token() -> None:

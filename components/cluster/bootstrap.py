@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.cluster import oidc
+from components.cluster.addon_roles import AddonRoles, addon_roles
 from components.cluster.discovery import discovery_hash, render_kubeconfig
 from components.cluster.endpoint import ApiEndpoint, EndpointArgs
 from components.cluster.firewall import FirewallArgs, security_groups
@@ -37,6 +38,7 @@ from components.cluster.pki import ClusterPki, ClusterPkiArgs
 from components.cluster.readiness import AdminAccess, ApiReadiness, instances_hint
 from components.cluster.secrets import ParameterNames, deliver_secrets
 from components.shared.children import Children
+from components.shared.workload_role import Issuer
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,8 @@ class ClusterBootstrap(pulumi.ComponentResource):
     kms_key_arn: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
     etcd_backup_bucket: pulumi.Output[str]
-    issuer: oidc.Issuer
+    issuer: Issuer
+    addon_roles: AddonRoles
     admin_access: AdminAccess
     ready: ApiReadiness
 
@@ -106,6 +109,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
         self.discovery_hash = self.ca_certificate.apply(discovery_hash)
         secrets = deliver_secrets(scope, cluster, names, self.pki)
         self.issuer = oidc.issuer(scope, cluster, self.pki.service_account_public_pem)
+        self.addon_roles = addon_roles(scope, cluster, args.region, args.vpc_id, self.issuer)
         self.kms_key_arn = secrets.key.arn
         self.node_image_id = node_image(scope, names.node_image, args.ami_id)
 
@@ -113,7 +117,6 @@ class ClusterBootstrap(pulumi.ComponentResource):
             cluster_name=cluster,
             kubernetes_version=args.kubernetes_version,
             region=args.region,
-            vpc_id=args.vpc_id,
             availability_zones=args.availability_zones,
             private_subnet_ids=args.private_subnet_ids,
             pod_cidr=args.pod_cidr,

@@ -227,6 +227,69 @@ def _ebs_csi_statements(*, partition: str, region: str, account_id: str, cluster
     ]
 
 
+def cloud_controller_policy(*, partition: str, region: str, account_id: str, cluster_name: str, vpc_id: str) -> Policy:
+    """The AWS cloud controller's role (kube-system/cloud-controller-manager): node
+    addresses and the uninitialized taint, NLBs for LoadBalancer Services."""
+    check_literal(partition=partition, region=region, account_id=account_id, cluster_name=cluster_name, vpc_id=vpc_id)
+    return policy_document(
+        [
+            # Describe calls define no resource types: IAM accepts only "*"; they change nothing.
+            statement(
+                "CloudControllerDescribe",
+                [
+                    "autoscaling:DescribeAutoScalingGroups",
+                    "autoscaling:DescribeLaunchConfigurations",
+                    "autoscaling:DescribeTags",
+                    "ec2:DescribeAvailabilityZones",
+                    "ec2:DescribeInstanceTopology",
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeRegions",
+                    "ec2:DescribeRouteTables",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeTags",
+                    "ec2:DescribeVpcs",
+                    "elasticloadbalancing:DescribeListeners",
+                    "elasticloadbalancing:DescribeLoadBalancerAttributes",
+                    "elasticloadbalancing:DescribeLoadBalancerPolicies",
+                    "elasticloadbalancing:DescribeLoadBalancers",
+                    "elasticloadbalancing:DescribeTargetGroups",
+                    "elasticloadbalancing:DescribeTargetHealth",
+                ],
+                "*",
+            ),
+            *_ccm_statements(
+                partition=partition, region=region, account_id=account_id, cluster_name=cluster_name, vpc_id=vpc_id
+            ),
+        ]
+    )
+
+
+def ebs_csi_policy(*, partition: str, region: str, account_id: str, cluster_name: str) -> Policy:
+    """The EBS CSI controller's role (kube-system/ebs-csi-controller-sa): this cluster's
+    volumes, attached to this cluster's instances (tests compare it with the driver's
+    documented policy)."""
+    check_literal(partition=partition, region=region, account_id=account_id, cluster_name=cluster_name)
+    return policy_document(
+        [
+            statement(
+                "EbsCsiDescribe",
+                [
+                    "ec2:DescribeAvailabilityZones",
+                    "ec2:DescribeInstanceTypes",  # the attachment limit of the node's type
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeTags",
+                    "ec2:DescribeVolumeStatus",
+                    "ec2:DescribeVolumes",
+                    "ec2:DescribeVolumesModifications",
+                ],
+                "*",
+            ),
+            *_ebs_csi_statements(partition=partition, region=region, account_id=account_id, cluster_name=cluster_name),
+        ]
+    )
+
+
 def control_plane_policy(
     *,
     partition: str,
@@ -237,9 +300,10 @@ def control_plane_policy(
     parameter_path: str,
     token_parameter: str,
     etcd_backup_bucket: str,
-    vpc_id: str,
 ) -> Policy:
-    """Inline policy for the control-plane role.
+    """Inline policy for the control-plane role: what the node itself does at boot and
+    run time (its PKI and the token from SSM, etcd snapshots to S3). The cloud controller
+    and the EBS CSI controller have roles of their own (web identity).
 
     ``parameter_path`` is the control plane's own SSM prefix (``/podium/<env>/control-plane``);
     ``token_parameter`` is the join token's full SSM name (``/podium/<env>/join/token``).
@@ -253,7 +317,6 @@ def control_plane_policy(
         parameter_path=parameter_path,
         token_parameter=token_parameter,
         etcd_backup_bucket=etcd_backup_bucket,
-        vpc_id=vpc_id,
     )
     _check_parameter_name("parameter_path", parameter_path)
     _check_parameter_name("token_parameter", token_parameter)
@@ -265,40 +328,6 @@ def control_plane_policy(
     snapshot_objects = f"{bucket_arn}/etcd/{cluster_name}/*"
 
     statements: list[Statement] = [
-        # Describe/read-only calls of the CCM and the EBS CSI controller. These APIs define no
-        # resource types, so IAM only accepts "*" for them; they change nothing.
-        statement(
-            "ReadOnlyDescribe",
-            [
-                "autoscaling:DescribeAutoScalingGroups",
-                "autoscaling:DescribeLaunchConfigurations",
-                "autoscaling:DescribeTags",
-                "ec2:DescribeAvailabilityZones",
-                "ec2:DescribeInstanceTopology",
-                "ec2:DescribeInstanceTypes",  # EBS CSI: the attachment limit of the node's type
-                "ec2:DescribeInstances",
-                "ec2:DescribeRegions",
-                "ec2:DescribeRouteTables",
-                "ec2:DescribeSecurityGroups",
-                "ec2:DescribeSubnets",
-                "ec2:DescribeTags",
-                "ec2:DescribeVolumeStatus",
-                "ec2:DescribeVolumes",
-                "ec2:DescribeVolumesModifications",
-                "ec2:DescribeVpcs",
-                "elasticloadbalancing:DescribeListeners",
-                "elasticloadbalancing:DescribeLoadBalancerAttributes",
-                "elasticloadbalancing:DescribeLoadBalancerPolicies",
-                "elasticloadbalancing:DescribeLoadBalancers",
-                "elasticloadbalancing:DescribeTargetGroups",
-                "elasticloadbalancing:DescribeTargetHealth",
-            ],
-            "*",
-        ),
-        *_ccm_statements(
-            partition=partition, region=region, account_id=account_id, cluster_name=cluster_name, vpc_id=vpc_id
-        ),
-        *_ebs_csi_statements(partition=partition, region=region, account_id=account_id, cluster_name=cluster_name),
         *_ssm_read_statements(
             partition=partition,
             region=region,
@@ -333,7 +362,8 @@ def node_policy(
     kms_key_arn: str,
     token_parameter: str,
 ) -> Policy:
-    """Inline policy for worker nodes: instance lookups and the join token, nothing else."""
+    """Inline policy for worker nodes: the join token, nothing else (with the external
+    cloud provider the kubelet calls no AWS API)."""
     check_literal(
         partition=partition,
         region=region,
@@ -346,8 +376,6 @@ def node_policy(
     token_arn = ssm_parameter_arn(partition=partition, region=region, account_id=account_id, name=token_parameter)
     return policy_document(
         [
-            # The node half of the CCM's documented policy; describe APIs take no resource ARNs.
-            statement("NodeDescribeInstances", ["ec2:DescribeInstances", "ec2:DescribeRegions"], "*"),
             *_ssm_read_statements(
                 partition=partition,
                 region=region,

@@ -36,7 +36,6 @@ class MembersArgs:
     cluster_name: str
     kubernetes_version: str
     region: str
-    vpc_id: pulumi.Input[str]
     availability_zones: pulumi.Output[list[str]]
     private_subnet_ids: pulumi.Output[list[str]]
     pod_cidr: str
@@ -76,7 +75,7 @@ def control_plane_role(
     scope: Children, args: MembersArgs, names: ParameterNames, key: aws.kms.Key, bucket: aws.s3.Bucket
 ) -> aws.iam.InstanceProfile:
     def policy(partition: str, account: str) -> pulumi.Output[dict[str, Any]]:
-        return pulumi.Output.all(key.arn, bucket.bucket, args.vpc_id).apply(
+        return pulumi.Output.all(key.arn, bucket.bucket).apply(
             lambda v: iam_policies.control_plane_policy(
                 partition=partition,
                 region=args.region,
@@ -86,7 +85,6 @@ def control_plane_role(
                 parameter_path=names.control_plane,
                 token_parameter=names.token,
                 etcd_backup_bucket=v[1],
-                vpc_id=v[2],
             )
         )
 
@@ -151,8 +149,9 @@ def control_plane(scope: Children, args: MembersArgs, inputs: MemberInputs, inde
         metadata_options={
             "http_endpoint": "enabled",
             "http_tokens": "required",
-            # Pods of the cloud controller and the EBS CSI controller read metadata.
-            "http_put_response_hop_limit": 2,
+            # 1: the host only. No pod reaches instance metadata, so none can borrow the
+            # node's role (the controllers have roles of their own; components/cluster/addon_roles.py).
+            "http_put_response_hop_limit": 1,
         },
         root_block_device={
             "volume_type": "gp3",

@@ -122,8 +122,9 @@ class NodeGroup(pulumi.ComponentResource):
             metadata_options={
                 "http_endpoint": "enabled",
                 "http_tokens": "required",
-                # EBS CSI node pods and others read metadata one hop away from the host.
-                "http_put_response_hop_limit": 2,
+                # 1: the host only. No pod reaches instance metadata, so none can borrow the
+                # node's role (the controllers have roles of their own; components/cluster/addon_roles.py).
+                "http_put_response_hop_limit": 1,
             },
             block_device_mappings=[
                 {

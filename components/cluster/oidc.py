@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -25,7 +24,9 @@ import pulumi_aws as aws
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from components.shared import iam
 from components.shared.children import Children
+from components.shared.workload_role import Issuer
 
 DISCOVERY_KEY = ".well-known/openid-configuration"
 JWKS_KEY = "openid/v1/jwks"
@@ -91,22 +92,9 @@ def public_read_policy(bucket_arn: str) -> dict[str, Any]:
                 "Action": "s3:GetObject",
                 "Resource": [f"{bucket_arn}/{DISCOVERY_KEY}", f"{bucket_arn}/{JWKS_KEY}"],
             },
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            },
+            *iam.deny_insecure_transport(bucket_arn)["Statement"],
         ],
     }
-
-
-@dataclass(frozen=True)
-class Issuer:
-    url: pulumi.Output[str]  # https://<bucket>.s3.<region>.amazonaws.com
-    provider_arn: pulumi.Output[str]  # the IAM OIDC provider trust policies name
 
 
 def issuer(scope: Children, cluster_name: str, public_key_pem: pulumi.Output[str]) -> Issuer:
@@ -148,22 +136,19 @@ def issuer(scope: Children, cluster_name: str, public_key_pem: pulumi.Output[str
         opts=scope.child(depends_on=[access]),
     )
     url = bucket.bucket_regional_domain_name.apply(lambda domain: f"https://{domain}")
-    aws.s3.BucketObjectv2(
-        f"{name}-oidc-discovery",
-        bucket=bucket.id,
-        key=DISCOVERY_KEY,
-        content=url.apply(lambda u: json.dumps(discovery_document(u), indent=2)),
-        content_type="application/json",
-        opts=scope.child(),
-    )
-    aws.s3.BucketObjectv2(
-        f"{name}-oidc-jwks",
-        bucket=bucket.id,
-        key=JWKS_KEY,
-        content=public_key_pem.apply(lambda pem: json.dumps(jwks(pem), indent=2)),
-        content_type="application/json",
-        opts=scope.child(),
-    )
+    documents = {
+        "discovery": (DISCOVERY_KEY, url.apply(lambda u: json.dumps(discovery_document(u), indent=2))),
+        "jwks": (JWKS_KEY, public_key_pem.apply(lambda pem: json.dumps(jwks(pem), indent=2))),
+    }
+    for suffix, (key, content) in documents.items():
+        aws.s3.BucketObjectv2(
+            f"{name}-oidc-{suffix}",
+            bucket=bucket.id,
+            key=key,
+            content=content,
+            content_type="application/json",
+            opts=scope.child(),
+        )
     provider = aws.iam.OpenIdConnectProvider(
         f"{name}-oidc",
         url=url,

@@ -17,6 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.cluster.addon_roles import AddonRoles
 from components.cluster.readiness import AdminAccess, ApiReadiness, groups_hint
 from components.config import versions
 from components.platform.aws_integration import cloud_controller_values, ebs_csi_values, storage_class_objects
@@ -50,6 +51,7 @@ class ClusterAddonsArgs:
     chart_versions: Mapping[str, str]  # podium:addonVersions
     region: str | None = None
     workers: WorkerGate | None = None  # kubeadm mode
+    roles: AddonRoles | None = None  # kubeadm mode: the controllers' own roles
 
 
 def namespace_labels(level: str) -> dict[str, str]:
@@ -75,6 +77,7 @@ class ClusterAddons(pulumi.ComponentResource):
         pod_network: list[pulumi.Resource] = []
         if args.on_aws:
             assert args.region is not None, "kubeadm mode always has a region"
+            assert args.roles is not None, "kubeadm mode always has the controllers' roles"
             calico_namespace = self._namespace(CALICO_NAMESPACE, "privileged")  # calico-node is host-level
             # Applied server-side as plain objects (children of the group), not a release.
             # Protected with the stack: deleting a CRD deletes every resource of its kind.
@@ -89,7 +92,9 @@ class ClusterAddons(pulumi.ComponentResource):
             cloud_controller = self._release(
                 "awsCloudControllerManager",
                 KUBE_SYSTEM,
-                cloud_controller_values(args.cluster_name, args.kubernetes_version),
+                cloud_controller_values(
+                    args.cluster_name, args.kubernetes_version, args.roles.cloud_controller_arn, args.region
+                ),
                 [],
             )
             assert args.workers is not None, "kubeadm mode always has worker groups"
@@ -104,7 +109,10 @@ class ClusterAddons(pulumi.ComponentResource):
             )
             pod_network = [calico, cloud_controller, workers_ready]
             csi = self._release(
-                "awsEbsCsiDriver", KUBE_SYSTEM, ebs_csi_values(args.cluster_name, args.region), pod_network
+                "awsEbsCsiDriver",
+                KUBE_SYSTEM,
+                ebs_csi_values(args.cluster_name, args.region, args.roles.ebs_csi_controller_arn),
+                pod_network,
             )
             storage = [
                 self._storage_class(class_name, spec, csi)

@@ -5,16 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
+
 from components.config import versions
 from components.config.settings import storage_classes
+from components.shared import workload_role
 
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+AWS_TOKEN = "aws-token"  # the projected service-account token volume
 EBS_PROVISIONER = "ebs.csi.aws.com"
 
 
-def cloud_controller_values(cluster_name: str, kubernetes_version: str) -> dict[str, Any]:
+def cloud_controller_values(
+    cluster_name: str, kubernetes_version: str, role_arn: pulumi.Input[str], region: str
+) -> dict[str, Any]:
     minor = kubernetes_version.rsplit(".", 1)[0]
     return {
+        # Its own role, from its service account's token: not the control plane's.
+        "env": workload_role.environment(role_arn, region),
+        "extraVolumes": [workload_role.token_volume(AWS_TOKEN)],
+        "extraVolumeMounts": [workload_role.token_mount(AWS_TOKEN)],
         "image": {"tag": versions.cloud_controller_image_tag(minor)},
         "args": [
             "--v=2",
@@ -37,10 +47,14 @@ def cloud_controller_values(cluster_name: str, kubernetes_version: str) -> dict[
     }
 
 
-def ebs_csi_values(cluster_name: str, region: str) -> dict[str, Any]:
+def ebs_csi_values(cluster_name: str, region: str, role_arn: pulumi.Input[str]) -> dict[str, Any]:
     control_plane_toleration = {"key": CONTROL_PLANE_LABEL, "operator": "Exists", "effect": "NoSchedule"}
     return {
         "controller": {
+            # Its own role, from its service account's token: not the control plane's.
+            "env": workload_role.environment(role_arn, region),
+            "volumes": [workload_role.token_volume(AWS_TOKEN)],
+            "volumeMounts": [workload_role.token_mount(AWS_TOKEN)],
             # The control-plane role holds the driver's permissions, fenced by this tag.
             "k8sTagClusterId": cluster_name,
             "region": region,
@@ -52,8 +66,10 @@ def ebs_csi_values(cluster_name: str, region: str) -> dict[str, Any]:
                 {"effect": "NoExecute", "operator": "Exists", "tolerationSeconds": 300},
             ],
         },
-        # Podium's nodes are Linux only: no DaemonSet for Windows nodes.
-        "node": {"tolerateAllTaints": True, "enableWindows": False},
+        # Podium's nodes are Linux only: no DaemonSet for Windows nodes. The node plugin
+        # takes its instance id and zone from its Node object, not instance metadata,
+        # which pods cannot reach (hop limit 1).
+        "node": {"tolerateAllTaints": True, "enableWindows": False, "metadataSources": "kubernetes"},
         # Podium declares the classes itself (plain objects, validated in tests).
         "storageClasses": [],
     }

@@ -26,8 +26,8 @@ TOKEN_SECONDS = 3600
 class Issuer:
     """The cluster's service-account issuer, as trust policies name it."""
 
-    url: pulumi.Input[str]  # https://...
-    provider_arn: pulumi.Input[str]
+    url: pulumi.Output[str]  # https://<bucket>.s3.<region>.amazonaws.com
+    provider_arn: pulumi.Output[str]  # the IAM OIDC provider: trust policies' Federated principal
 
 
 def workload_role(
@@ -64,3 +64,17 @@ def token_volume(name: str) -> dict[str, Any]:
     """The projected token a pod of the workload mounts at TOKEN_DIRECTORY."""
     token = {"audience": iam.WEB_IDENTITY_AUDIENCE, "expirationSeconds": TOKEN_SECONDS, "path": "token"}
     return {"name": name, "projected": {"sources": [{"serviceAccountToken": token}]}}
+
+
+def environment(role_arn: pulumi.Input[str], region: str) -> list[dict[str, Any]]:
+    """What the AWS SDKs read to assume the role with the projected token."""
+    return [
+        {"name": "AWS_ROLE_ARN", "value": role_arn},
+        {"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": TOKEN_FILE},
+        {"name": "AWS_REGION", "value": region},
+        {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"},
+    ]
+
+
+def token_mount(name: str) -> dict[str, Any]:
+    return {"name": name, "mountPath": TOKEN_DIRECTORY, "readOnly": True}
