@@ -248,7 +248,9 @@ def test_destroy_removes_what_runs_on_workers_before_the_node_groups(aws_graph: 
         seen: set[str] = set()
         todo = [urn]
         while todo:
-            for dependency in by_urn[todo.pop()].dependencies:
+            resource = by_urn[todo.pop()]
+            # A child depends on its parent too: the engine deletes children first.
+            for dependency in [*resource.dependencies, *([resource.parent] if resource.parent else [])]:
                 if dependency not in seen and dependency in by_urn:
                     seen.add(dependency)
                     todo.append(dependency)

@@ -3,6 +3,7 @@ protection, the stack-outputs contract, and another team's StackReference consum
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import pytest
 import yaml
 
 from components.config import outputs
+from policy.podium_policies import POLICIES
 from tests.conftest import graph_for, stack_config
-from tools import harness, render
+from tools import harness, policy_check, render
 
 AWS_STACKS = ["dev", "staging", "prod"]
 CONSUMER = Path(__file__).resolve().parent.parent / "examples" / "consumer"
@@ -205,6 +207,7 @@ def test_the_contract_check_sees_a_renamed_retyped_or_unmarked_output() -> None:
 def test_consumer_reads_podiums_outputs_and_deploys_with_its_own_provider() -> None:
     podium_dev = graph_for("dev")
     config = yaml.safe_load((CONSUMER / "Pulumi.dev.yaml").read_text())["config"]
+    config["podium-consumer:awsCliImage"] = "public.ecr.aws/aws-cli/aws-cli:test-pin"
     referenced = config["podium-consumer:podiumStack"]
     graph = harness.run(
         "dev",
@@ -218,8 +221,28 @@ def test_consumer_reads_podiums_outputs_and_deploys_with_its_own_provider() -> N
     assert "kubeconfig" in provider.secret_inputs, "the kubeconfig stays secret in the consumer"
     assert provider.inputs["clusterIdentifier"] == podium_dev.exports["clusterName"]
     objects = [r for r in graph.resources if r.type.startswith("kubernetes:")]
-    assert {r.type for r in objects} == {"kubernetes:core/v1:Namespace", "kubernetes:apps/v1:Deployment"}
+    assert {r.type for r in objects} == {
+        "kubernetes:core/v1:Namespace",
+        "kubernetes:apps/v1:Deployment",
+        "kubernetes:core/v1:ServiceAccount",
+        "kubernetes:batch/v1:Job",
+    }
     assert all(r.provider_urn == provider.urn for r in objects)
+    # Its own role, from Podium's issuer: the webhook gives the Job's pod the token.
+    role = graph.one("aws:iam/role:Role", "reports-aws")
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    issuer = podium_dev.exports["oidcIssuerUrl"].removeprefix("https://")
+    assert trust["Principal"] == {"Federated": podium_dev.exports["oidcProviderArn"]}
+    assert trust["Condition"]["StringEquals"] == {
+        f"{issuer}:sub": "system:serviceaccount:team-reports:reports-aws",
+        f"{issuer}:aud": "sts.amazonaws.com",
+    }
+    account = graph.one("kubernetes:core/v1:ServiceAccount")
+    assert account.inputs["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": role.state["arn"]}
+    job = graph.one("kubernetes:batch/v1:Job").inputs["spec"]["template"]["spec"]
+    assert job["serviceAccountName"] == "reports-aws" and job["containers"][0]["args"] == ["sts", "get-caller-identity"]
+    web_identity = [p for p in POLICIES if p.name == "web-identity-trust-pinned"]
+    assert policy_check.evaluate(graph, web_identity).violations == []
     assert graph.exports["clusterName"] == "podium-dev"
     assert graph.exports["podiumAppUrl"] == podium_dev.exports["appUrl"]
 

@@ -33,7 +33,12 @@ def test_every_stack_passes_on_live_outputs(stack: str) -> None:
     """As at the end of a real `up`, or after `pulumi refresh`: stack rules read the live
     objects, with the API server's defaults and the cloud controller's rules."""
     live = live_outputs.refreshed(graph_for(stack))
-    deployments = [r for r in live.resources if r.type == "kubernetes:apps/v1:Deployment"]
+    deployments = [
+        r
+        for r in live.resources
+        if r.type == "kubernetes:apps/v1:Deployment"
+        and "podium.dev/replicas-owner" in (r.inputs["metadata"].get("annotations") or {})
+    ]
     assert deployments and all(d.state["spec"]["replicas"] for d in deployments)
     assert all("replicas" not in d.inputs["spec"] for d in deployments)
     verdict = policy_check.evaluate(live)

@@ -23,8 +23,10 @@ from components.config import versions
 from components.platform.aws_integration import cloud_controller_values, ebs_csi_values, storage_class_objects
 from components.platform.certificates import csr_approver_values
 from components.platform.cni import CALICO_NAMESPACE, calico_crds_yaml, calico_values
+from components.platform.identity_webhook import IdentityWebhook, IdentityWebhookArgs
 from components.platform.ingress import INGRESS_CLASS, INGRESS_NAMESPACE, traefik_values
 from components.platform.metrics import metrics_server_values
+from components.shared.iam import WEB_IDENTITY_AUDIENCE
 
 KUBE_SYSTEM = "kube-system"
 HELM_TIMEOUT_SECONDS = 15 * 60
@@ -108,6 +110,12 @@ class ClusterAddons(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[calico, cloud_controller, *args.workers.groups]),
             )
             pod_network = [calico, cloud_controller, workers_ready]
+            # Roles for other teams' pods, from an annotation on their service account.
+            IdentityWebhook(
+                f"{name}-identity-webhook",
+                IdentityWebhookArgs(audience=WEB_IDENTITY_AUDIENCE),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=pod_network),
+            )
             csi = self._release(
                 "awsEbsCsiDriver",
                 KUBE_SYSTEM,
