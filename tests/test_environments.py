@@ -250,3 +250,9 @@ def test_consumer_reads_podiums_outputs_and_deploys_with_its_own_provider() -> N
 def test_consumer_fails_clearly_without_its_config() -> None:
     with pytest.raises(harness.ProgramError, match="podiumStack"):
         harness.run("dev", {}, program=CONSUMER / "__main__.py", project="podium-consumer")
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "local"])
+def test_no_stack_has_a_long_lived_aws_key(stack: str) -> None:
+    graph = graph_for(stack)
+    assert [r.name for r in graph.resources if r.type in ("aws:iam/user:User", "aws:iam/accessKey:AccessKey")] == []

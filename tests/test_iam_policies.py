@@ -144,8 +144,23 @@ def test_permission_documents_pass_parliament(name: str) -> None:
     assert {key for key in PARLIAMENT_ACCEPTED_FINDINGS if key[0] in sids} <= fired
 
 
-def test_trust_policy_passes_parliament() -> None:
-    doc = copy.deepcopy(iam.ec2_assume_role_policy())
+# parliament's data knows a fixed list of federation providers and none of an IAM OIDC
+# provider's condition keys; IAM documents both for AssumeRoleWithWebIdentity.
+WEB_IDENTITY_LINT_ACCEPTED = {
+    ("ServiceAccount", "UNKNOWN_FEDERATION_SOURCE"): "an IAM OIDC provider's ARN, not one of parliament's named IdPs",
+    ("ServiceAccount", "UNKNOWN_CONDITION_FOR_ACTION"): "`<issuer>:sub` and `<issuer>:aud`, the provider's own keys",
+}
+WEB_IDENTITY_TRUST = iam.web_identity_trust_policy(
+    provider_arn=f"arn:aws:iam::{ACCOUNT}:oidc-provider/podium-dev-oidc-1.s3.us-east-1.amazonaws.com",
+    issuer_url="https://podium-dev-oidc-1.s3.us-east-1.amazonaws.com",
+    namespace="kube-system",
+    service_account="cloud-controller-manager",
+)
+
+
+@pytest.mark.parametrize("trust", [iam.ec2_assume_role_policy(), WEB_IDENTITY_TRUST], ids=["ec2", "web-identity"])
+def test_trust_policy_passes_parliament(trust: dict[str, Any]) -> None:
+    doc = copy.deepcopy(trust)
     for stmt in statements(doc):
         stmt["Resource"] = "*"
     # Core auditors only: the community ones judge what an identity may do, not who may assume a role.
@@ -154,7 +169,10 @@ def test_trust_policy_passes_parliament() -> None:
         for stmt in statements(doc)
         for f in analyze_policy_string(json.dumps({"Version": doc["Version"], "Statement": [stmt]})).findings
     ]
-    assert set(found) == set(TRUST_LINT_ACCEPTED)
+    accepted = {(doc["Statement"][0]["Sid"], issue) for _, issue in TRUST_LINT_ACCEPTED}
+    if trust is WEB_IDENTITY_TRUST:
+        accepted |= set(WEB_IDENTITY_LINT_ACCEPTED)
+    assert set(found) == accepted
 
 
 def test_every_accepted_finding_names_a_real_statement_and_has_a_reason() -> None:
@@ -448,6 +466,17 @@ def test_no_iam_or_registry_permissions() -> None:
 
 
 # --- control-plane role: SSM and etcd backups, nothing of the controllers --------------------------
+
+
+def test_no_credential_a_pod_can_hold_reads_the_cluster_secrets() -> None:
+    """What pods hold are their web-identity roles (metadata is closed to them): none of
+    those reads SSM (the PKI, the encryption key, the join token) or decrypts with KMS."""
+    from components.app.backup_policy import backup_writer_policy
+
+    backup = backup_writer_policy(partition=PARTITION, bucket="podium-dev-db-backups-1", prefix="mongodump/podium-dev/")
+    for doc in (cloud_controller(), ebs_csi(), backup):
+        actions = {a for s in statements(doc) for a in as_list(s["Action"])}
+        assert not {a for a in actions if a.startswith(("ssm:", "kms:", "secretsmanager:"))}
 
 
 def test_no_node_role_holds_what_the_controllers_do() -> None:
