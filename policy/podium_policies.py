@@ -17,6 +17,7 @@ pack depends on pulumi-policy only.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -198,11 +199,12 @@ def _public_statements(policy_text: Any) -> list[Mapping[str, Any]]:
     document = json.loads(policy_text) if isinstance(policy_text, str) else policy_text or {}
     statements = document.get("Statement") or []
     statements = [statements] if isinstance(statements, Mapping) else statements
-    return [
-        s
-        for s in statements
-        if s.get("Effect") == "Allow" and (s.get("Principal") == "*" or s.get("Principal") == {"AWS": "*"})
-    ]
+
+    def public(principal: Any) -> bool:
+        # "*", {"AWS": "*"}, {"AWS": ["*"]}, or any other shape naming everyone.
+        return "*" in json.dumps(principal) or "NotPrincipal" in json.dumps(principal)
+
+    return [s for s in statements if s.get("Effect") == "Allow" and (public(s.get("Principal")) or "NotPrincipal" in s)]
 
 
 def _only_discovery_documents_public(bucket: PolicyResource, policies: list[PolicyResource]) -> bool:
@@ -211,9 +213,16 @@ def _only_discovery_documents_public(bucket: PolicyResource, policies: list[Poli
     arn = bucket.props.get("arn")
     allowed = {f"{arn}/{key}" for key in OIDC_DOCUMENTS}
     public = [s for p in policies for s in _public_statements(p.props.get("policy"))]
+
+    def resources(s: Mapping[str, Any]) -> set[str]:
+        value = s.get("Resource")
+        return {value} if isinstance(value, str) else set(value or [])
+
     return bool(public) and all(
         s.get("Action") in ("s3:GetObject", ["s3:GetObject"])
-        and set([s["Resource"]] if isinstance(s.get("Resource"), str) else s.get("Resource") or []) <= allowed
+        and not {"NotAction", "NotResource", "NotPrincipal"} & set(s)
+        and resources(s)
+        and resources(s) <= allowed
         for s in public
     )
 
@@ -253,19 +262,24 @@ def web_identity_trust_pinned(args: ResourceValidationArgs, report: Report) -> N
     statements = document.get("Statement") or []
     for statement in [statements] if isinstance(statements, Mapping) else statements:
         actions = statement.get("Action")
-        if "sts:AssumeRoleWithWebIdentity" not in ([actions] if isinstance(actions, str) else actions or []):
+        listed = [actions] if isinstance(actions, str) else actions or []
+        if not any(fnmatch.fnmatchcase("sts:AssumeRoleWithWebIdentity", a) for a in listed):
             continue
         condition = statement.get("Condition") or {}
         exact = condition.get("StringEquals") or {}
         like = condition.get("StringLike") or {}
+        # Only the plain operators pin a value; ForAnyValue:, IfExists and IgnoreCase do not.
+        loose = [op for op in condition if op not in ("StringEquals", "StringLike")]
         subjects = [v for k, v in {**exact, **like}.items() if k.endswith(":sub")]
         audiences = [v for k, v in exact.items() if k.endswith(":aud")]
         sid = statement.get("Sid") or "(no Sid)"
+        if any(k.endswith((":sub", ":aud")) for op in loose for k in condition[op]):
+            report(f"{args.name}: statement {sid} must pin `sub` and `aud` with StringEquals, not {', '.join(loose)}")
         if audiences != [WEB_IDENTITY_AUDIENCE]:
             report(f"{args.name}: statement {sid} must pin `<issuer>:aud` to {WEB_IDENTITY_AUDIENCE}")
         flat = [s for v in subjects for s in ([v] if isinstance(v, str) else v)]
         wild = [s for s in flat if ("*" in s or "?" in s) and s not in WILDCARD_SUBJECTS]
-        if not flat or wild:
+        if len(flat) != 1 or wild:
             report(f"{args.name}: statement {sid} must pin `<issuer>:sub` to one service account, got {flat or 'none'}")
 
 

@@ -53,6 +53,8 @@ def test_it_only_reads_service_accounts_and_writes_tokens_for_sts() -> None:
     (container,) = pod["containers"]
     assert "--token-audience=sts.amazonaws.com" in container["command"]
     assert "--annotation-prefix=eks.amazonaws.com" in container["command"]
+    # What the pods it mutates get besides the token: a region, the regional STS endpoint.
+    assert {"--aws-default-region=us-east-1", "--sts-regional-endpoint=true"} <= set(container["command"])
     assert container["image"] == "public.ecr.aws/eks/amazon-eks-pod-identity-webhook:v0.6.17"
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert found["namespace"].inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"

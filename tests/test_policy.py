@@ -132,12 +132,18 @@ def node_group_refreshed(*, port: int = 31080, tagged: bool = True, cidr: str = 
 ISSUER = "oidc.example.s3.us-east-1.amazonaws.com"
 
 
-def workload_role(*, sub: str = "system:serviceaccount:app:backup", aud: str | None = "sts.amazonaws.com"):
+def workload_role(
+    *,
+    sub: Any = "system:serviceaccount:app:backup",
+    aud: str | None = "sts.amazonaws.com",
+    action: str = "sts:AssumeRoleWithWebIdentity",
+    operator: str = "StringEquals",
+):
     exact = {f"{ISSUER}:aud": aud} if aud else {}
-    if "*" in sub:
-        condition = {"StringEquals": exact, "StringLike": {f"{ISSUER}:sub": sub}}
+    if isinstance(sub, str) and "*" in sub:
+        condition = {operator: exact, "StringLike": {f"{ISSUER}:sub": sub}}
     else:
-        condition = {"StringEquals": {f"{ISSUER}:sub": sub, **exact}}
+        condition = {operator: {f"{ISSUER}:sub": sub, **exact}}
     trust = {
         "Version": "2012-10-17",
         "Statement": [
@@ -145,7 +151,7 @@ def workload_role(*, sub: str = "system:serviceaccount:app:backup", aud: str | N
                 "Sid": "Backup",
                 "Effect": "Allow",
                 "Principal": {"Federated": f"arn:aws:iam::123456789012:oidc-provider/{ISSUER}"},
-                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Action": action,
                 "Condition": condition,
             }
         ],
@@ -153,19 +159,21 @@ def workload_role(*, sub: str = "system:serviceaccount:app:backup", aud: str | N
     return resource("aws:iam/role:Role", "backup", {"assumeRolePolicy": json.dumps(trust)})
 
 
-def issuer_bucket(*, public_keys: list[str] | None = None, acls_closed: bool = True) -> list[harness.Resource]:
+def issuer_bucket(
+    *,
+    public_keys: list[str] | None = None,
+    acls_closed: bool = True,
+    principal: Any = "*",
+    resource_key: str = "Resource",
+) -> list[harness.Resource]:
     """The service-account issuer's bucket: ACLs closed, a policy making keys public."""
     arn = "arn:aws:s3:::podium-dev-oidc-1"
     keys = public_keys or [".well-known/openid-configuration", "openid/v1/jwks"]
     bucket = resource("aws:s3/bucket:Bucket", "oidc", {}, state={"arn": arn})
     block = {"blockPublicAcls": acls_closed, "ignorePublicAcls": acls_closed}
     block |= {"blockPublicPolicy": False, "restrictPublicBuckets": False, "bucket": "b"}
-    statement = {
-        "Effect": "Allow",
-        "Principal": "*",
-        "Action": "s3:GetObject",
-        "Resource": [f"{arn}/{k}" for k in keys],
-    }
+    statement = {"Effect": "Allow", "Principal": principal, "Action": "s3:GetObject"}
+    statement[resource_key] = [f"{arn}/{k}" for k in keys]
     policy = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
     return [
         bucket,
@@ -365,6 +373,9 @@ CASES: list[tuple[str, list[harness.Resource], str]] = [
     ("web-identity-trust-pinned", [workload_role(aud=None)], "must pin `<issuer>:aud` to sts.amazonaws.com"),
     ("s3-public-access-blocked", issuer_bucket(public_keys=["*"]), "needs a BucketPublicAccessBlock"),
     ("s3-public-access-blocked", issuer_bucket(acls_closed=False), "needs a BucketPublicAccessBlock"),
+    ("s3-public-access-blocked", issuer_bucket(principal={"AWS": ["*"]}, resource_key="NotResource"), "needs a"),
+    ("web-identity-trust-pinned", [workload_role(action="sts:*", sub=["a", "b"])], "must pin `<issuer>:sub` to one"),
+    ("web-identity-trust-pinned", [workload_role(operator="ForAnyValue:StringEquals")], "must pin"),
     ("controller-rules-not-declared", [controller_rule_declared()], "is its to write"),
     ("controller-rules-not-declared", [node_group_declared_inline()], "is its to write"),
     ("no-world-ingress", [node_group_refreshed(port=443)], "on 443-443"),

@@ -149,8 +149,8 @@ def control_plane(scope: Children, args: MembersArgs, inputs: MemberInputs, inde
         metadata_options={
             "http_endpoint": "enabled",
             "http_tokens": "required",
-            # 1: the host only. No pod reaches instance metadata, so none can borrow the
-            # node's role (the controllers have roles of their own; components/cluster/addon_roles.py).
+            # 1: the host only. No pod on the pod network reaches instance metadata, so none
+            # borrows the node's role (host-network pods still do, as the host does).
             "http_put_response_hop_limit": 1,
         },
         root_block_device={

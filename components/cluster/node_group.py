@@ -122,8 +122,8 @@ class NodeGroup(pulumi.ComponentResource):
             metadata_options={
                 "http_endpoint": "enabled",
                 "http_tokens": "required",
-                # 1: the host only. No pod reaches instance metadata, so none can borrow the
-                # node's role (the controllers have roles of their own; components/cluster/addon_roles.py).
+                # 1: the host only. No pod on the pod network reaches instance metadata, so none
+                # borrows the node's role (host-network pods still do, as the host does).
                 "http_put_response_hop_limit": 1,
             },
             block_device_mappings=[

@@ -31,9 +31,6 @@ from components.shared.workload_role import Issuer
 DISCOVERY_KEY = ".well-known/openid-configuration"
 JWKS_KEY = "openid/v1/jwks"
 AUDIENCE = "sts.amazonaws.com"
-# What kube-apiserver calls itself without an external issuer; accepted second, so
-# tokens issued by that name (none in a new cluster) stay valid.
-IN_CLUSTER_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 
 def key_id(public_key_pem: str) -> str:
@@ -71,11 +68,12 @@ def discovery_document(issuer_url: str) -> dict[str, Any]:
 
 
 def api_server_args(issuer_url: str) -> list[dict[str, str]]:
-    """kubeadm v1beta4 extraArgs (a list, so the flag can repeat): the first issuer
-    signs new tokens, every listed one is accepted."""
+    """kubeadm v1beta4 extraArgs. One issuer only: kubeadm sorts a repeated flag's
+    values (`ArgumentsToCommand`), and the first issuer signs, so a second one (the
+    in-cluster default, which a new cluster has issued nothing under) could end up
+    signing. With one issuer, the API server's default token audience is it too."""
     return [
         {"name": "service-account-issuer", "value": issuer_url},
-        {"name": "service-account-issuer", "value": IN_CLUSTER_ISSUER},
         {"name": "service-account-jwks-uri", "value": f"{issuer_url}/{JWKS_KEY}"},
     ]
 

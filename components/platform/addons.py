@@ -113,7 +113,7 @@ class ClusterAddons(pulumi.ComponentResource):
             # Roles for other teams' pods, from an annotation on their service account.
             IdentityWebhook(
                 f"{name}-identity-webhook",
-                IdentityWebhookArgs(audience=WEB_IDENTITY_AUDIENCE),
+                IdentityWebhookArgs(audience=WEB_IDENTITY_AUDIENCE, region=args.region),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=pod_network),
             )
             csi = self._release(

@@ -52,7 +52,8 @@ def ebs_csi_values(cluster_name: str, region: str, role_arn: pulumi.Input[str]) 
     return {
         "controller": {
             # Its own role, from its service account's token: not the control plane's.
-            "env": workload_role.environment(role_arn, region),
+            # The chart sets AWS_REGION from `region` below.
+            "env": workload_role.environment(role_arn, None),
             "volumes": [workload_role.token_volume(AWS_TOKEN)],
             "volumeMounts": [workload_role.token_mount(AWS_TOKEN)],
             # The control-plane role holds the driver's permissions, fenced by this tag.

@@ -39,6 +39,7 @@ CHECKOV_SKIPS = {
 @dataclass(frozen=True)
 class IdentityWebhookArgs:
     audience: str  # the STS audience of the tokens it writes
+    region: str  # written into the pods it mutates: some SDKs need it for web identity
 
 
 class IdentityWebhook(pulumi.ComponentResource):
@@ -113,7 +114,7 @@ class IdentityWebhook(pulumi.ComponentResource):
                 {
                     "replicas": 2,
                     "selector": {"matchLabels": labels},
-                    "template": {"metadata": {"labels": labels}, "spec": _pod(args.audience)},
+                    "template": {"metadata": {"labels": labels}, "spec": _pod(args.audience, args.region)},
                 },
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[secret, account]),
@@ -155,6 +156,8 @@ class IdentityWebhook(pulumi.ComponentResource):
                     {
                         "name": "pod-identity-webhook.amazonaws.com",
                         "failurePolicy": "Ignore",
+                        # Down, it delays a pod's creation by at most this.
+                        "timeoutSeconds": 3,
                         "clientConfig": {
                             "service": {"name": NAME, "namespace": NAMESPACE, "path": "/mutate"},
                             "caBundle": ca.cert_pem.apply(lambda pem: base64.b64encode(pem.encode()).decode()),
@@ -178,7 +181,7 @@ class IdentityWebhook(pulumi.ComponentResource):
         self.register_outputs({"namespace": NAMESPACE})
 
 
-def _pod(audience: str) -> dict[str, Any]:
+def _pod(audience: str, region: str) -> dict[str, Any]:
     return {
         "serviceAccountName": NAME,
         "securityContext": {
@@ -202,6 +205,8 @@ def _pod(audience: str) -> dict[str, Any]:
                     "--tls-key=/etc/webhook/certs/tls.key",
                     "--annotation-prefix=eks.amazonaws.com",
                     f"--token-audience={audience}",
+                    f"--aws-default-region={region}",
+                    "--sts-regional-endpoint=true",
                     "--logtostderr",
                 ],
                 "ports": [{"name": "https", "containerPort": PORT}],

@@ -66,12 +66,13 @@ def token_volume(name: str) -> dict[str, Any]:
     return {"name": name, "projected": {"sources": [{"serviceAccountToken": token}]}}
 
 
-def environment(role_arn: pulumi.Input[str], region: str) -> list[dict[str, Any]]:
-    """What the AWS SDKs read to assume the role with the projected token."""
+def environment(role_arn: pulumi.Input[str], region: str | None) -> list[dict[str, Any]]:
+    """What the AWS SDKs read to assume the role with the projected token; `region`
+    None where the chart sets AWS_REGION itself (a duplicate name troubles upgrades)."""
     return [
         {"name": "AWS_ROLE_ARN", "value": role_arn},
         {"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": TOKEN_FILE},
-        {"name": "AWS_REGION", "value": region},
+        *([{"name": "AWS_REGION", "value": region}] if region else []),
         {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"},
     ]
 

@@ -12,7 +12,8 @@ if [ ! -s "$archive" ]; then
 fi
 # credential NAME: the value of <NAME> in STS's XML answer on stdin.
 credential() { sed -n "s:.*<$1>\([^<]*\)</$1>.*:\1:p"; }
-answer=$(curl --fail --silent --show-error --retry 5 --retry-all-errors \
+# --fail-with-body: a refusal says why in the log; throttling and 5xx are retried.
+answer=$(curl --fail-with-body --silent --show-error --retry 5 \
   --data "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleSessionName=podium-backup" \
   --data-urlencode "RoleArn=${AWS_ROLE_ARN}" \
   --data-urlencode "WebIdentityToken@${AWS_WEB_IDENTITY_TOKEN_FILE}" \
