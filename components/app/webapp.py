@@ -1,8 +1,9 @@
 """WebApp: the n-tier application (front end, REST API, document database and its
 backup) in its own namespace, from the objects manifests.py describes.
 
-On AWS the backup goes to an S3 bucket Podium creates, written by an IAM user that may
-only put objects under its prefix, and a bucket policy that lets no one else write.
+On AWS the backup goes to an S3 bucket Podium creates, written with a role only the
+backup's service account can assume (web identity, no key), which may only put objects
+under its prefix, and a bucket policy that lets no one else write.
 On an existing cluster it goes to a claim in the namespace.
 """
 
