@@ -19,7 +19,6 @@ as they are.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import re
 import subprocess
@@ -235,7 +234,3 @@ def unread_values(package: str, values: Mapping[str, Any]) -> list[str]:
             continue
         unread.append(dotted)
     return unread
-
-
-def package_digest(package: str) -> str:
-    return hashlib.sha256((ROOT / package).read_bytes()).hexdigest()

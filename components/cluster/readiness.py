@@ -194,6 +194,31 @@ class _ReadinessProvider(dynamic.ResourceProvider):
         return dynamic.UpdateResult(outs=news)
 
 
+def _gate_props(
+    stage: str,
+    *,
+    endpoint: Any,
+    ca_pem: Any,
+    client_cert_pem: Any,
+    client_key_pem: Any,
+    node_names: Any,
+    timeout_seconds: float,
+    hint: Any,
+) -> dict[str, Any]:
+    """The provider's inputs: one shape for a gate in the program and a direct call."""
+    return {
+        "endpoint": endpoint,
+        "caPem": ca_pem,
+        "clientCertPem": client_cert_pem,
+        "clientKeyPem": client_key_pem,
+        "stage": stage,
+        # Inputs, so that a replaced member behind the same endpoint is waited for again.
+        "nodeNames": node_names or [],
+        "timeoutSeconds": timeout_seconds,
+        "hint": hint,
+    }
+
+
 def wait_for(
     stage: str,
     *,
@@ -207,19 +232,17 @@ def wait_for(
     poll_seconds: float = POLL_SECONDS,
 ) -> None:
     """What a gate does, callable directly (tools/integration.py checks a finished `up`)."""
-    _ReadinessProvider.wait(
-        {
-            "endpoint": endpoint,
-            "caPem": ca_pem,
-            "clientCertPem": client_cert_pem,
-            "clientKeyPem": client_key_pem,
-            "stage": stage,
-            "nodeNames": node_names or [],
-            "timeoutSeconds": timeout_seconds,
-            "hint": hint,
-        },
-        poll_seconds,
+    props = _gate_props(
+        stage,
+        endpoint=endpoint,
+        ca_pem=ca_pem,
+        client_cert_pem=client_cert_pem,
+        client_key_pem=client_key_pem,
+        node_names=node_names,
+        timeout_seconds=timeout_seconds,
+        hint=hint,
     )
+    _ReadinessProvider.wait(props, poll_seconds)
 
 
 @dataclass(frozen=True)
@@ -252,21 +275,20 @@ class ApiReadiness(dynamic.Resource):
         if stage == "control-plane" and node_names is None:
             raise ValueError("the control-plane stage needs the control planes' node names")
         default = CONTROL_PLANE_TIMEOUT_SECONDS if stage == "control-plane" else WORKERS_TIMEOUT_SECONDS
+        props = _gate_props(
+            stage,
+            endpoint=access.endpoint,
+            ca_pem=access.ca_pem,
+            client_cert_pem=access.client_cert_pem,
+            client_key_pem=pulumi.Output.secret(access.client_key_pem),
+            node_names=node_names,
+            timeout_seconds=timeout_seconds or default,
+            hint=hint,
+        )
         super().__init__(
             _ReadinessProvider(),
             name,
-            {
-                "endpoint": access.endpoint,
-                "caPem": access.ca_pem,
-                "clientCertPem": access.client_cert_pem,
-                "clientKeyPem": pulumi.Output.secret(access.client_key_pem),
-                "stage": stage,
-                # Inputs, so that a replaced member behind the same endpoint is waited for again.
-                "nodeNames": node_names or [],
-                "instanceIds": instance_ids or [],
-                "timeoutSeconds": timeout_seconds or default,
-                "hint": hint,
-            },
+            {**props, "instanceIds": instance_ids or []},
             pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["clientKeyPem"])),
         )
 
