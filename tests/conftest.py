@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from tools import harness, helm_render, render
+from tools import harness, helm_render, render, tfplan
 
 CHECKOV = Path(__file__).resolve().parent.parent / ".venv-checkov" / "bin" / "checkov"
 STACKS = ("dev", "staging", "prod", "local")
+CHECKOV_FRAMEWORKS = ("kubernetes", "terraform_plan")
 
 _GRAPHS: dict[str, harness.Graph] = {}
 _RENDERED: dict[str, dict[str, helm_render.Rendered]] = {}
@@ -57,6 +58,9 @@ def _checkov_in_the_background(tmp_path_factory: pytest.TempPathFactory) -> Iter
     root = tmp_path_factory.mktemp("manifests")
     for stack in STACKS:
         render.write_manifests(graph_for(stack), root / stack / "app")
+        if graph_for(stack).cloud_resources():
+            plan = tfplan.terraform_plan(graph_for(stack))
+            (root / stack / tfplan.FILE_NAME).write_text(json.dumps(plan, indent=1))
         for release in rendered_for(stack).values():
             objects = [o for o in release.objects if o["kind"] != "CustomResourceDefinition"]
             digest = hashlib.sha256(json.dumps(objects, sort_keys=True).encode()).hexdigest()[:12]
@@ -64,7 +68,7 @@ def _checkov_in_the_background(tmp_path_factory: pytest.TempPathFactory) -> Iter
             if not folder.exists():
                 render.write_objects(objects, folder)
     _CHECKOV["run"] = subprocess.Popen(
-        [str(CHECKOV), "-d", str(root), "--framework", "kubernetes", "--skip-download", "-o", "json"],
+        [str(CHECKOV), "-d", str(root), "--framework", *CHECKOV_FRAMEWORKS, "--skip-download", "-o", "json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -75,11 +79,21 @@ def _checkov_in_the_background(tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 @pytest.fixture(scope="session")
-def checkov_report() -> dict[str, Any]:
-    """checkov's report over what every stack puts on its cluster: `<stack>/app/` the
-    program's own objects, and `addons/<release>/<digest>/` each distinct rendering of a
-    Helm release (most are the same on every AWS stack). CRDs stay out: checkov has no
-    check for them, and they are most of the bytes."""
+def checkov_reports() -> dict[str, dict[str, Any]]:
+    """checkov's reports, by framework, from its one run over every stack:
+    `<stack>/terraform-plan.json` the AWS resources as a Terraform plan (tools/tfplan.py),
+    `<stack>/app/` the program's own Kubernetes objects, and
+    `addons/<release>/<digest>/` each distinct rendering of a Helm release (most are the
+    same on every AWS stack). CRDs stay out: checkov has no check for them, and they are
+    most of the bytes."""
     assert CHECKOV.exists(), f"{CHECKOV} is missing: run `make venv` (it builds the checkov venv)"
     stdout, _ = _CHECKOV["run"].communicate()
-    return json.loads(stdout)
+    reports = {report["check_type"]: report for report in json.loads(stdout)}
+    assert sorted(reports) == sorted(CHECKOV_FRAMEWORKS), f"checkov reported {sorted(reports)}"
+    return reports
+
+
+@pytest.fixture(scope="session")
+def checkov_report(checkov_reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """checkov's Kubernetes report: the program's objects and the add-ons."""
+    return checkov_reports["kubernetes"]

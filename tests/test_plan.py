@@ -5,6 +5,7 @@ exit code, and the bench's scaled config."""
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,11 @@ def test_out_writes_every_artifact_with_no_secret_in_any_file(
         assert installation["spec"]["calicoNetwork"]["bgp"] == "Disabled"
         assert any(n.startswith("scripts/cluster-control-plane-0") for n in names)
         assert any(n.startswith("iam/cluster-control-plane.policy") for n in names)
+        assert "iam/cluster-kms.policy.json" in names
+        exported = json.loads((tmp_path / "terraform-plan.json").read_text())
+        assert len(exported["resource_changes"]) == len(graph_for(stack).cloud_resources())
+    else:
+        assert "terraform-plan.json" not in names  # kind: no AWS resources
     # The plan ran the program again: the secrets to look for are that run's.
     secrets = _secrets(harness.run(stack))
     assert len(secrets) >= 6

@@ -19,7 +19,7 @@ import yaml
 from pulumi.output import Unknown
 
 from components.cluster import userdata
-from tools import cost, diagram, harness, helm_render, live_outputs, policy_check, render
+from tools import cost, diagram, harness, helm_render, live_outputs, policy_check, render, tfplan
 
 NODE_TYPES = ("aws:ec2/instance:Instance", "aws:ec2/launchTemplate:LaunchTemplate")
 
@@ -76,8 +76,9 @@ def write_out(graph: harness.Graph, out: Path, estimate: cost.Estimate, verdict:
     """Everything a reviewer reads, with every secret redacted: one YAML file per
     Kubernetes object the program declares and, under manifests/addons/<release>/, per
     object each Helm release renders (the vendored chart, the real Helm); every
-    bootstrap script, every IAM and bucket policy document, the graph as JSON, the
-    diagram, the cost and the verdict."""
+    bootstrap script, every IAM, bucket and key policy document, the graph as JSON, the
+    AWS resources as a Terraform plan for the scanners security teams run, the diagram,
+    the cost and the verdict."""
     out.mkdir(parents=True, exist_ok=True)
     written = render.write_manifests(graph, out / "manifests")
     for release in helm_render.render_stack(graph):
@@ -90,7 +91,9 @@ def write_out(graph: harness.Graph, out: Path, estimate: cost.Estimate, verdict:
             written.append(_write(scripts / f"{resource.name}.sh", userdata.script_of(public)))
         for key in ("policy", "assumeRolePolicy"):
             document = public.get(key)
-            if resource.type.startswith(("aws:iam/", "aws:s3/bucketPolicy")) and isinstance(document, str):
+            if resource.type.startswith(("aws:iam/", "aws:s3/bucketPolicy", "aws:kms/key")) and isinstance(
+                document, str
+            ):
                 pretty = json.dumps(json.loads(document), indent=2) if document != harness.REDACTED else document
                 written.append(_write(policies / f"{resource.name}.{key}.json", pretty + "\n"))
     dump = [
@@ -109,6 +112,9 @@ def write_out(graph: harness.Graph, out: Path, estimate: cost.Estimate, verdict:
     ]
     graph_json = {"stack": graph.stack, "resources": dump, "outputs": graph.public_exports}
     written.append(_write(out / "graph.json", json.dumps(graph_json, indent=2, default=_json_default) + "\n"))
+    if graph.cloud_resources():
+        plan = json.dumps(tfplan.terraform_plan(graph), indent=2, default=_json_default)
+        written.append(_write(out / tfplan.FILE_NAME, plan + "\n"))
     written.append(_write(out / "diagram.mmd", diagram.mermaid(graph)))
     written.append(_write(out / "cost.txt", "\n".join(cost.render(estimate)) + "\n"))
     written.append(_write(out / "policy.txt", "\n".join(render_verdict(verdict)) + "\n"))
@@ -124,7 +130,9 @@ def _write(path: Path, text: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.plan", description="Offline plan of one Podium stack.")
     parser.add_argument("stack", help=f"stack name, one of: {', '.join(harness.stacks())}")
-    parser.add_argument("--out", type=Path, help="write manifests, scripts, IAM documents, graph, diagram here")
+    parser.add_argument(
+        "--out", type=Path, help="write manifests, scripts, IAM documents, graph, Terraform plan, diagram here"
+    )
     parser.add_argument(
         "--config", type=Path, help="a stack file to read the config from instead of Pulumi.<stack>.yaml"
     )

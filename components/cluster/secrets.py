@@ -4,6 +4,7 @@ goes into user data: nodes fetch these with their instance role."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pulumi
@@ -11,6 +12,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.cluster.pki import ClusterPki
+from components.shared import iam
 from components.shared.children import Children
 
 
@@ -53,11 +55,17 @@ class DeliveredSecrets:
 
 
 def deliver_secrets(scope: Children, cluster: str, names: ParameterNames, pki: ClusterPki) -> DeliveredSecrets:
+    invoke = scope.invoke()
+    partition = aws.get_partition_output(opts=invoke).partition
+    account = aws.get_caller_identity_output(opts=invoke).account_id
     key = aws.kms.Key(
         f"{scope.name}-kms",
         description=f"{cluster}: cluster PKI, join token, Secrets encryption key, etcd snapshots",
         enable_key_rotation=True,
         deletion_window_in_days=30,
+        policy=pulumi.Output.all(partition, account).apply(
+            lambda v: json.dumps(iam.account_key_policy(partition=v[0], account_id=v[1]))
+        ),
         tags={"Name": cluster},
         opts=scope.keep(),
     )

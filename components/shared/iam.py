@@ -77,6 +77,24 @@ def web_identity_trust_policy(*, provider_arn: str, issuer_url: str, namespace: 
     )
 
 
+def account_key_policy(*, partition: str, account_id: str) -> Policy:
+    """Key policy: the account administers and uses the key through IAM, and only so.
+    It is the policy KMS gives a key created without one, written out so that it is
+    reviewed, scanned and restored by `pulumi up` if someone edits it by hand."""
+    check_literal(partition=partition, account_id=account_id)
+    return policy_document(
+        [
+            {
+                "Sid": "AccountAdministersThroughIam",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ]
+    )
+
+
 def deny_insecure_transport(bucket_arn: str) -> Policy:
     """Bucket policy: refuse any request not made over TLS."""
     return {

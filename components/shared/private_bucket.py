@@ -12,6 +12,9 @@ import pulumi_aws as aws
 from components.shared import iam
 
 NONCURRENT_VERSION_DAYS = 7
+# An interrupted multipart upload is billed until aborted; a week is longer than any
+# snapshot or dump takes to upload.
+ABORT_INCOMPLETE_UPLOAD_DAYS = 7
 
 
 def private_bucket(
@@ -66,8 +69,15 @@ def private_bucket(
                 "filter": {"prefix": expire_prefix},
                 "expiration": {"days": expire_days},
                 "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_VERSION_DAYS},
-                "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
-            }
+            },
+            {
+                # The whole bucket (an empty filter): an upload that never finished
+                # anywhere, not only under the expiring prefix, stops being billed.
+                "id": "abort-incomplete-uploads",
+                "status": "Enabled",
+                "filter": {},
+                "abort_incomplete_multipart_upload": {"days_after_initiation": ABORT_INCOMPLETE_UPLOAD_DAYS},
+            },
         ],
         opts=child,
     )

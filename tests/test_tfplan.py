@@ -1,0 +1,362 @@
+"""The AWS side as a Terraform plan (tools/tfplan.py), and checkov's AWS checks over it
+for every kubeadm stack against a reasoned baseline; the fixes those checks asked for."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import graph_for
+from tools import configdoc, harness, tfplan
+
+BASELINE = Path(__file__).parent / "data" / "checkov-aws-baseline.yaml"
+AWS_STACKS = ("dev", "staging", "prod")
+PROVIDER = "registry.terraform.io/hashicorp/aws"
+
+
+def resource(
+    type_: str,
+    name: str,
+    inputs: dict[str, Any],
+    *,
+    id_: str = "",
+    state: dict[str, Any] | None = None,
+    deps: dict[str, list[str]] | None = None,
+) -> harness.Resource:
+    return harness.Resource(
+        urn=f"urn:pulumi:t::p::{type_}::{name}",
+        type=type_,
+        name=name,
+        custom=True,
+        parent="",
+        provider="",
+        dependencies=[u for us in (deps or {}).values() for u in us],
+        property_dependencies=deps or {},
+        protect=False,
+        delete_before_replace=False,
+        retain_on_delete=False,
+        ignore_changes=[],
+        replace_on_changes=[],
+        additional_secret_outputs=[],
+        inputs=inputs,
+        secret_inputs=set(),
+        id=id_,
+        state={**inputs, **(state or {})},
+        public_inputs=inputs,
+    )
+
+
+VPC = resource("aws:ec2/vpc:Vpc", "main", {"cidrBlock": "10.0.0.0/16", "enableDnsHostnames": True}, id_="vpc-1")
+FLOW_LOG = resource(
+    "aws:ec2/flowLog:FlowLog",
+    "flow",
+    {"vpcId": "vpc-1", "trafficType": "ALL", "tags": {"Name": "flow"}},
+    deps={"vpcId": [VPC.urn]},
+)
+
+
+def plan_of(*resources: harness.Resource) -> dict[str, Any]:
+    return tfplan.terraform_plan(harness.Graph(stack="t", resources=list(resources), exports={}, secret_exports=set()))
+
+
+# -- the converter ------------------------------------------------------------------------------------
+
+
+def test_a_vpc_and_its_flow_log_become_the_plan_terraform_would_print() -> None:
+    vpc = {"address": "aws_vpc.main", "mode": "managed", "type": "aws_vpc", "name": "main"}
+    flow = {"address": "aws_flow_log.flow", "mode": "managed", "type": "aws_flow_log", "name": "flow"}
+    vpc_values = {"cidr_block": "10.0.0.0/16", "enable_dns_hostnames": True}
+    flow_values = {"tags": {"Name": "flow"}, "traffic_type": "ALL"}
+    assert plan_of(VPC, FLOW_LOG) == {
+        "format_version": "1.2",
+        "terraform_version": tfplan.TERRAFORM_VERSION,
+        "planned_values": {
+            "root_module": {
+                "resources": [
+                    {
+                        **vpc,
+                        "provider_name": PROVIDER,
+                        "schema_version": 0,
+                        "values": vpc_values,
+                        "sensitive_values": {},
+                    },
+                    # The VPC's id is unknown until it exists: not in the values.
+                    {
+                        **flow,
+                        "provider_name": PROVIDER,
+                        "schema_version": 0,
+                        "values": flow_values,
+                        "sensitive_values": {},
+                    },
+                ]
+            }
+        },
+        "resource_changes": [
+            {
+                **vpc,
+                "provider_name": PROVIDER,
+                "change": {
+                    "actions": ["create"],
+                    "before": None,
+                    "after": vpc_values,
+                    "after_unknown": {},
+                    "before_sensitive": False,
+                    "after_sensitive": {},
+                },
+            },
+            {
+                **flow,
+                "provider_name": PROVIDER,
+                "change": {
+                    "actions": ["create"],
+                    "before": None,
+                    "after": flow_values,
+                    "after_unknown": {"vpc_id": True},
+                    "before_sensitive": False,
+                    "after_sensitive": {},
+                },
+            },
+        ],
+        "configuration": {
+            "provider_config": {
+                "aws": {
+                    "name": "aws",
+                    "full_name": PROVIDER,
+                    "expressions": {"region": {"constant_value": "us-east-1"}},
+                }
+            },
+            "root_module": {
+                "resources": [
+                    {
+                        **vpc,
+                        "provider_config_key": "aws",
+                        "expressions": {
+                            "cidr_block": {"constant_value": "10.0.0.0/16"},
+                            "enable_dns_hostnames": {"constant_value": True},
+                        },
+                        "schema_version": 0,
+                    },
+                    {
+                        **flow,
+                        "provider_config_key": "aws",
+                        "expressions": {
+                            "tags": {"constant_value": {"Name": "flow"}},
+                            "traffic_type": {"constant_value": "ALL"},
+                            "vpc_id": {"references": ["aws_vpc.main.id", "aws_vpc.main"]},
+                        },
+                        "schema_version": 0,
+                    },
+                ]
+            },
+        },
+    }
+
+
+def test_objects_become_blocks_and_plural_lists_the_singular_block_terraform_repeats() -> None:
+    template = resource("aws:ec2/launchTemplate:LaunchTemplate", "pool", {"instanceType": "t3.large"}, id_="lt-1")
+    group = resource(
+        "aws:autoscaling/group:Group",
+        "pool",
+        {
+            "launchTemplate": {"id": "lt-1", "version": "$Latest"},
+            "tags": [{"key": "Name", "value": "pool", "propagateAtLaunch": True}],
+            "vpcZoneIdentifiers": ["subnet-a", "subnet-b"],
+            "instanceRefresh": {"strategy": "Rolling", "preferences": {"minHealthyPercentage": 90}},
+        },
+        deps={"launchTemplate": [template.urn]},
+    )
+    plan = plan_of(template, group)
+    values = plan["planned_values"]["root_module"]["resources"][1]["values"]
+    assert values == {
+        # The template's id is unknown at plan time; the version is known.
+        "launch_template": [{"version": "$Latest"}],
+        "tag": [{"key": "Name", "value": "pool", "propagate_at_launch": True}],
+        "vpc_zone_identifier": ["subnet-a", "subnet-b"],
+        "instance_refresh": [{"strategy": "Rolling", "preferences": [{"min_healthy_percentage": 90}]}],
+    }
+    expressions = plan["configuration"]["root_module"]["resources"][1]["expressions"]
+    assert expressions["launch_template"] == [
+        {
+            "id": {"references": ["aws_launch_template.pool.id", "aws_launch_template.pool"]},
+            "version": {"constant_value": "$Latest"},
+        }
+    ]
+    change = plan["resource_changes"][1]["change"]
+    assert change["after_unknown"]["launch_template"] == [{"id": True}]
+
+
+def test_a_list_holding_a_reference_is_unknown_and_references_every_item() -> None:
+    groups = [
+        resource("aws:ec2/securityGroup:SecurityGroup", name, {"description": name}, id_=f"sg-{name}")
+        for name in ("a", "b")
+    ]
+    balancer = resource(
+        "aws:lb/loadBalancer:LoadBalancer",
+        "api",
+        {"securityGroups": ["sg-a", "sg-b"], "internal": False},
+        deps={"securityGroups": [g.urn for g in groups]},
+    )
+    plan = plan_of(*groups, balancer)
+    assert plan["planned_values"]["root_module"]["resources"][2]["values"] == {"internal": False}
+    assert plan["configuration"]["root_module"]["resources"][2]["expressions"]["security_groups"] == {
+        "references": [
+            "aws_security_group.a.id",
+            "aws_security_group.a",
+            "aws_security_group.b.id",
+            "aws_security_group.b",
+        ]
+    }
+
+
+def test_a_reference_to_an_arn_names_the_arn_attribute() -> None:
+    bucket = resource("aws:s3/bucket:Bucket", "logs", {}, id_="logs-1", state={"arn": "arn:aws:s3:::logs-1"})
+    policy = resource(
+        "aws:iam/rolePolicy:RolePolicy",
+        "writer",
+        {"policy": "{}", "role": "writer"},
+        deps={"policy": [bucket.urn]},
+    )
+    trail = resource("aws:ec2/flowLog:FlowLog", "flow", {"logDestination": "arn:aws:s3:::logs-1"})
+    linked = resource(
+        "aws:ec2/flowLog:FlowLog",
+        "flow2",
+        {"logDestination": "arn:aws:s3:::logs-1"},
+        deps={"logDestination": [bucket.urn]},
+    )
+    expressions = [
+        r["expressions"] for r in plan_of(bucket, policy, trail, linked)["configuration"]["root_module"]["resources"]
+    ]
+    # A value that only contains the ARN (a policy document) stays known; an equal
+    # value without a registered dependency is a constant, not a guessed reference.
+    assert expressions[1]["policy"] == {"constant_value": "{}"}
+    assert expressions[2]["log_destination"] == {"constant_value": "arn:aws:s3:::logs-1"}
+    assert expressions[3]["log_destination"] == {"references": ["aws_s3_bucket.logs.arn", "aws_s3_bucket.logs"]}
+
+
+def test_secret_values_stay_redacted_and_are_marked_sensitive() -> None:
+    parameter = resource(
+        "aws:ssm/parameter:Parameter", "token", {"name": "/p/token", "type": "SecureString", "value": harness.REDACTED}
+    )
+    plan = plan_of(parameter)
+    planned = plan["planned_values"]["root_module"]["resources"][0]
+    assert planned["values"]["value"] == harness.REDACTED
+    assert planned["sensitive_values"] == {"value": True}
+    assert "value" not in plan["configuration"]["root_module"]["resources"][0]["expressions"]
+
+
+def test_an_unmapped_aws_type_is_refused_naming_it() -> None:
+    queue = resource("aws:sqs/queue:Queue", "events", {"name": "events"})
+    with pytest.raises(tfplan.UnmappedType, match=r"aws:sqs/queue:Queue has no Terraform type .*TERRAFORM_TYPES"):
+        plan_of(VPC, queue)
+
+
+@pytest.mark.parametrize(
+    ("pulumi", "terraform"),
+    [
+        ("cidrIpv4", "cidr_ipv4"),
+        ("ipv6CidrBlock", "ipv6_cidr_block"),
+        ("enableDnsHostnames", "enable_dns_hostnames"),
+        ("httpPutResponseHopLimit", "http_put_response_hop_limit"),
+        ("ami", "ami"),
+    ],
+)
+def test_camel_case_attributes_are_spelled_as_terraform_spells_them(pulumi: str, terraform: str) -> None:
+    assert tfplan.snake(pulumi) == terraform
+
+
+def test_resource_names_terraform_cannot_take_are_made_valid_and_kept_unique() -> None:
+    first = resource("aws:ssm/parameter:Parameter", "cluster-pki-etcd-ca.crt", {"name": "/a"})
+    second = resource("aws:ssm/parameter:Parameter", "cluster-pki-etcd-ca_crt", {"name": "/b"})
+    assert [r["address"] for r in plan_of(first)["resource_changes"]] == ["aws_ssm_parameter.cluster-pki-etcd-ca_crt"]
+    with pytest.raises(ValueError, match="two aws_ssm_parameter resources are both named cluster-pki-etcd-ca_crt"):
+        plan_of(first, second)
+
+
+# -- every kubeadm stack ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_every_aws_resource_of_the_stack_is_in_the_plan_under_a_valid_address(stack: str) -> None:
+    graph = graph_for(stack)
+    plan = tfplan.terraform_plan(graph)
+    addresses = [r["address"] for r in plan["resource_changes"]]
+    assert len(addresses) == len(set(addresses)) == len(graph.cloud_resources()) > 100
+    assert all(re.fullmatch(r"aws_[a-z0-9_]+\.[A-Za-z_][A-Za-z0-9_-]*", a) for a in addresses)
+    configured = plan["configuration"]["root_module"]["resources"]
+    assert [r["address"] for r in configured] == addresses
+
+
+def test_connections_the_scanners_follow_are_references_in_the_plan() -> None:
+    plan = tfplan.terraform_plan(graph_for("prod"))
+    configured = {r["address"]: r["expressions"] for r in plan["configuration"]["root_module"]["resources"]}
+    values = {r["address"]: r["values"] for r in plan["planned_values"]["root_module"]["resources"]}
+    flow = configured["aws_flow_log.network-flow-logs"]
+    assert flow["vpc_id"]["references"] == ["aws_vpc.network-vpc.id", "aws_vpc.network-vpc"]
+    assert "vpc_id" not in values["aws_flow_log.network-flow-logs"]
+    for bucket in ("cluster-etcd-backups", "cluster-oidc", "app-db-backups"):
+        access = configured[f"aws_s3_bucket_public_access_block.{bucket}"]
+        assert access["bucket"]["references"][1] == f"aws_s3_bucket.{bucket}"
+    instance = configured["aws_instance.cluster-control-plane-0"]
+    assert "aws_security_group.cluster-control-plane" in instance["vpc_security_group_ids"]["references"]
+
+
+# -- checkov ------------------------------------------------------------------------------------------
+
+
+def aws_findings(report: dict[str, Any]) -> dict[str, dict[str, set[str]]]:
+    """check -> stack -> resources that failed it."""
+    found: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for check in report["results"].get("failed_checks", []):
+        stack = check["file_path"].split("/")[1]  # /<stack>/terraform-plan.json
+        found[check["check_id"]][stack].add(check["resource"])
+    return found
+
+
+def test_checkov_finds_only_the_reasoned_baseline_in_every_stacks_aws_resources(
+    checkov_reports: dict[str, dict[str, Any]],
+) -> None:
+    report = checkov_reports["terraform_plan"]
+    assert report["summary"]["parsing_errors"] == 0
+    assert report["summary"]["resource_count"] == sum(len(graph_for(s).cloud_resources()) for s in AWS_STACKS)
+    scanned = {c["file_path"].split("/")[1] for c in report["results"]["passed_checks"]}
+    assert scanned == set(AWS_STACKS)
+    baseline = yaml.safe_load(BASELINE.read_text())
+    accepted = {(check, stack, r) for check, e in baseline.items() for stack, rs in e["stacks"].items() for r in rs}
+    found = {(check, stack, r) for check, by in aws_findings(report).items() for stack, rs in by.items() for r in rs}
+    assert sorted(found - accepted) == [], "new findings: fix them, or add them to the baseline with a reason"
+    assert sorted(accepted - found) == [], "stale baseline entries: delete them"
+    assert all(len(e["reason"]) > 40 and set(e["stacks"]) <= set(AWS_STACKS) for e in baseline.values())
+    assert len(report["results"]["passed_checks"]) > 1000
+
+
+def test_the_security_doc_lists_the_baseline_as_it_is() -> None:
+    text = configdoc.SECURITY.read_text()
+    assert text == configdoc.generated(configdoc.SECURITY, text), "run `make docs`"
+    table = text.split(configdoc.BASELINE_START)[1].split(configdoc.BASELINE_END)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert [row.split("`")[1] for row in rows] == list(yaml.safe_load(BASELINE.read_text()))
+    assert "| `CKV_AWS_150` | dev, staging | `aws_lb.cluster-api`, `aws_lb.cluster-api-internal` | per stack:" in table
+
+
+# -- the fixes ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_the_cluster_key_has_an_explicit_policy_that_delegates_to_the_account_alone(stack: str) -> None:
+    key = graph_for(stack).one("aws:kms/key:Key")
+    policy = json.loads(key.inputs["policy"])
+    assert policy["Statement"] == [
+        {
+            "Sid": "AccountAdministersThroughIam",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{harness.ACCOUNT_ID}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ]
