@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests import builders
 from tests.conftest import graph_for
 from tools import configdoc, harness, tfplan
 
@@ -27,29 +28,13 @@ def resource(
     *,
     id_: str = "",
     state: dict[str, Any] | None = None,
-    deps: dict[str, list[str]] | None = None,
+    depends: dict[str, list[harness.Resource]] | None = None,
 ) -> harness.Resource:
-    return harness.Resource(
-        urn=f"urn:pulumi:t::p::{type_}::{name}",
-        type=type_,
-        name=name,
-        custom=True,
-        parent="",
-        provider="",
-        dependencies=[u for us in (deps or {}).values() for u in us],
-        property_dependencies=deps or {},
-        protect=False,
-        delete_before_replace=False,
-        retain_on_delete=False,
-        ignore_changes=[],
-        replace_on_changes=[],
-        additional_secret_outputs=[],
-        inputs=inputs,
-        secret_inputs=set(),
-        id=id_,
-        state={**inputs, **(state or {})},
-        public_inputs=inputs,
-    )
+    """A created AWS resource: its id, its inputs as outputs plus `state`, nothing secret."""
+    made = builders.resource(type_, name, inputs, depends=depends, state={**inputs, **(state or {})})
+    made.id = id_
+    made.public_inputs = inputs
+    return made
 
 
 VPC = resource("aws:ec2/vpc:Vpc", "main", {"cidrBlock": "10.0.0.0/16", "enableDnsHostnames": True}, id_="vpc-1")
@@ -57,7 +42,7 @@ FLOW_LOG = resource(
     "aws:ec2/flowLog:FlowLog",
     "flow",
     {"vpcId": "vpc-1", "trafficType": "ALL", "tags": {"Name": "flow"}},
-    deps={"vpcId": [VPC.urn]},
+    depends={"vpcId": [VPC]},
 )
 
 
@@ -169,7 +154,7 @@ def test_objects_become_blocks_and_plural_lists_the_singular_block_terraform_rep
             "vpcZoneIdentifiers": ["subnet-a", "subnet-b"],
             "instanceRefresh": {"strategy": "Rolling", "preferences": {"minHealthyPercentage": 90}},
         },
-        deps={"launchTemplate": [template.urn]},
+        depends={"launchTemplate": [template]},
     )
     plan = plan_of(template, group)
     values = plan["planned_values"]["root_module"]["resources"][1]["values"]
@@ -200,7 +185,7 @@ def test_a_list_holding_a_reference_is_unknown_and_references_every_item() -> No
         "aws:lb/loadBalancer:LoadBalancer",
         "api",
         {"securityGroups": ["sg-a", "sg-b"], "internal": False},
-        deps={"securityGroups": [g.urn for g in groups]},
+        depends={"securityGroups": groups},
     )
     plan = plan_of(*groups, balancer)
     assert plan["planned_values"]["root_module"]["resources"][2]["values"] == {"internal": False}
@@ -220,14 +205,14 @@ def test_a_reference_to_an_arn_names_the_arn_attribute() -> None:
         "aws:iam/rolePolicy:RolePolicy",
         "writer",
         {"policy": "{}", "role": "writer"},
-        deps={"policy": [bucket.urn]},
+        depends={"policy": [bucket]},
     )
     trail = resource("aws:ec2/flowLog:FlowLog", "flow", {"logDestination": "arn:aws:s3:::logs-1"})
     linked = resource(
         "aws:ec2/flowLog:FlowLog",
         "flow2",
         {"logDestination": "arn:aws:s3:::logs-1"},
-        deps={"logDestination": [bucket.urn]},
+        depends={"logDestination": [bucket]},
     )
     expressions = [
         r["expressions"] for r in plan_of(bucket, policy, trail, linked)["configuration"]["root_module"]["resources"]
