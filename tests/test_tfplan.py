@@ -29,11 +29,13 @@ def resource(
     id_: str = "",
     state: dict[str, Any] | None = None,
     depends: dict[str, list[harness.Resource]] | None = None,
+    public: dict[str, Any] | None = None,
 ) -> harness.Resource:
-    """A created AWS resource: its id, its inputs as outputs plus `state`, nothing secret."""
+    """A created AWS resource: its id, its inputs as outputs plus `state`, and its
+    inputs as a reviewer sees them (`public`: secrets redacted; default, the inputs)."""
     made = builders.resource(type_, name, inputs, depends=depends, state={**inputs, **(state or {})})
     made.id = id_
-    made.public_inputs = inputs
+    made.public_inputs = inputs if public is None else public
     return made
 
 
@@ -61,6 +63,9 @@ def test_a_vpc_and_its_flow_log_become_the_plan_terraform_would_print() -> None:
     assert plan_of(VPC, FLOW_LOG) == {
         "format_version": "1.2",
         "terraform_version": tfplan.TERRAFORM_VERSION,
+        "applyable": True,
+        "complete": True,
+        "errored": False,
         "planned_values": {
             "root_module": {
                 "resources": [
@@ -225,20 +230,45 @@ def test_a_reference_to_an_arn_names_the_arn_attribute() -> None:
 
 
 def test_secret_values_stay_redacted_and_are_marked_sensitive() -> None:
+    token = "abcdef.0123456789abcdef"
     parameter = resource(
-        "aws:ssm/parameter:Parameter", "token", {"name": "/p/token", "type": "SecureString", "value": harness.REDACTED}
+        "aws:ssm/parameter:Parameter",
+        "token",
+        {"name": "/p/token", "type": "SecureString", "value": token, "overwrite": [token, "plain"]},
+        public={
+            "name": "/p/token",
+            "type": "SecureString",
+            "value": harness.REDACTED,
+            "overwrite": [harness.REDACTED, "plain"],
+        },
     )
     plan = plan_of(parameter)
+    assert token not in json.dumps(plan)
     planned = plan["planned_values"]["root_module"]["resources"][0]
     assert planned["values"]["value"] == harness.REDACTED
-    assert planned["sensitive_values"] == {"value": True}
-    assert "value" not in plan["configuration"]["root_module"]["resources"][0]["expressions"]
+    assert planned["sensitive_values"] == {"value": True, "overwrite": [True, False]}
+    assert plan["resource_changes"][0]["change"]["after_sensitive"] == planned["sensitive_values"]
+    expressions = plan["configuration"]["root_module"]["resources"][0]["expressions"]
+    assert "value" not in expressions and "overwrite" not in expressions
 
 
 def test_an_unmapped_aws_type_is_refused_naming_it() -> None:
     queue = resource("aws:sqs/queue:Queue", "events", {"name": "events"})
     with pytest.raises(tfplan.UnmappedType, match=r"aws:sqs/queue:Queue has no Terraform type .*TERRAFORM_TYPES"):
         plan_of(VPC, queue)
+
+
+def test_a_list_under_a_plural_name_terraform_spells_otherwise_is_refused() -> None:
+    # aws_s3_bucket's `grant` blocks: Pulumi calls them `grants`; a plan showing
+    # `grants` would be a plan no scanner reads, so a public ACL would pass unseen.
+    bucket = resource("aws:s3/bucket:Bucket", "logs", {"grants": [{"type": "Group", "permissions": ["READ"]}]})
+    with pytest.raises(tfplan.UnmappedAttribute, match=r"aws_s3_bucket: the list 'grants' has no Terraform name"):
+        plan_of(bucket)
+    # Lists Terraform also names in the plural, and singular names, pass.
+    balancer = resource("aws:lb/loadBalancer:LoadBalancer", "api", {"subnets": ["subnet-a"], "internal": True})
+    group = resource("aws:ec2/securityGroup:SecurityGroup", "sg", {"ingress": [{"fromPort": 443, "toPort": 443}]})
+    values = [r["values"] for r in plan_of(balancer, group)["planned_values"]["root_module"]["resources"]]
+    assert values == [{"internal": True, "subnets": ["subnet-a"]}, {"ingress": [{"from_port": 443, "to_port": 443}]}]
 
 
 @pytest.mark.parametrize(

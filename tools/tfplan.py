@@ -112,12 +112,25 @@ RENAMED: dict[str, dict[str, str]] = {
     "aws_s3_bucket_server_side_encryption_configuration": {"rules": "rule"},
 }
 
+# Lists Terraform also names in the plural, by type and dotted Pulumi path. Any other
+# list under a plural name is refused: it would be a repeated block or a list Terraform
+# names in the singular (RENAMED), and a misspelt attribute is one no scanner reads.
+PLURAL_IN_TERRAFORM: dict[str, frozenset[str]] = {
+    "aws_instance": frozenset({"vpcSecurityGroupIds"}),
+    "aws_launch_template": frozenset({"vpcSecurityGroupIds", "blockDeviceMappings", "tagSpecifications"}),
+    "aws_lb": frozenset({"subnets", "securityGroups"}),
+}
+
 # Objects that are Terraform maps (key/value), not blocks, whatever their depth.
 MAP_ATTRIBUTES = frozenset({"tags", "tagsAll"})
 
 
 class UnmappedType(ValueError):
     """An AWS resource type with no Terraform name in TERRAFORM_TYPES."""
+
+
+class UnmappedAttribute(ValueError):
+    """A list under a plural name neither RENAMED nor PLURAL_IN_TERRAFORM names."""
 
 
 def snake(name: str) -> str:
@@ -199,6 +212,9 @@ class _Converter:
             if any(refs):
                 # Terraform knows a list only once all of its items are known.
                 return _UNKNOWN, True, {"references": [r for pair in refs for r in pair]}, False
+            secret = [item == harness.REDACTED for item in value]
+            if any(secret):
+                return value, False, {}, secret
             return value, False, {"constant_value": value}, False
         if value == harness.REDACTED:
             return value, False, {}, True
@@ -229,6 +245,12 @@ class _Converter:
         for key, value in sorted(inputs.items()):
             path = f"{prefix}{key}"
             name = RENAMED.get(tf_type, {}).get(path, snake(key))
+            plural = key.endswith("s") and not key.endswith("ss") and path not in RENAMED.get(tf_type, {})
+            if isinstance(value, list) and plural and path not in PLURAL_IN_TERRAFORM.get(tf_type, frozenset()):
+                raise UnmappedAttribute(
+                    f"{tf_type}: the list {path!r} has no Terraform name in tools/tfplan.py: add it to RENAMED "
+                    "(the singular block or attribute Terraform uses) or to PLURAL_IN_TERRAFORM"
+                )
             converted, is_unknown, expression, is_sensitive = self.convert(value, path, tf_type, targets or [])
             if converted is not _UNKNOWN:
                 values[name] = converted
@@ -282,6 +304,9 @@ def terraform_plan(graph: harness.Graph) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
         "terraform_version": TERRAFORM_VERSION,
+        "applyable": True,
+        "complete": True,
+        "errored": False,
         "planned_values": {"root_module": {"resources": planned}},
         "resource_changes": changes,
         "configuration": {
