@@ -3,7 +3,7 @@
 import pulumi
 
 from components.app import manifests as app_manifests
-from components.app.webapp import BackupTarget, WebApp, WebAppArgs
+from components.app.webapp import AppMonitoring, BackupTarget, WebApp, WebAppArgs
 from components.cluster.addon_roles import AddonRoles
 from components.cluster.bootstrap import ClusterBootstrap, ClusterBootstrapArgs
 from components.cluster.kubeadm import Taint
@@ -12,13 +12,17 @@ from components.cluster.node_group import NodeGroup, NodeGroupArgs
 from components.config import outputs, versions
 from components.config import settings as stack_settings
 from components.network.network import Network, NetworkArgs
+from components.platform import logs, monitoring
 from components.platform.addons import ClusterAddons, ClusterAddonsArgs, WorkerGate
 from components.platform.certificates import KIND_NODE_NAME_PATTERN, ec2_node_name_pattern
 from components.platform.ingress import INGRESS_NAMESPACE, LOCAL_HTTP_HOST_PORT
+from components.platform.observability import CloudWatchLogs, Observability, ObservabilityArgs
 from components.platform.provider import cluster_provider
 from components.shared.aws_provider import aws_provider, default_tags
 
 settings = stack_settings.load()
+observed = settings.observability
+logs_to_cloudwatch = settings.on_aws and observed.enabled and observed.logs == "cloudwatch"
 
 outputs.export("environment", settings.environment)
 outputs.export("clusterName", settings.cluster_name)
@@ -68,6 +72,7 @@ if settings.on_aws:
                 etcd_snapshot_retention_days=cp.etcd_snapshot_retention_days,
             ),
             deletion_protection=settings.deletion_protection,
+            encrypted_log_groups=(logs.log_group_name(settings.cluster_name),) if logs_to_cloudwatch else (),
         ),
         opts=aws,
     )
@@ -124,6 +129,17 @@ if settings.on_aws:
         issuer=bootstrap.issuer,
     )
     app_url = f"http://{settings.app.hostname}"
+    cloudwatch: CloudWatchLogs | None = (
+        CloudWatchLogs(
+            region=settings.region,
+            issuer=bootstrap.issuer,
+            kms_key_arn=bootstrap.kms_key_arn,
+            retention_days=observed.log_retention_days,
+            protect=settings.deletion_protection,
+        )
+        if logs_to_cloudwatch
+        else None
+    )
 else:
     k8s = cluster_provider(
         settings.cluster_name, kubeconfig=settings.cluster.kubeconfig, context=settings.cluster.context
@@ -134,6 +150,7 @@ else:
     roles = None
     cloud_providers = []
     backup_target = None
+    cloudwatch = None
     app_url = f"http://{settings.app.hostname}:{LOCAL_HTTP_HOST_PORT}"
 
 addons = ClusterAddons(
@@ -153,6 +170,46 @@ addons = ClusterAddons(
     ),
     opts=pulumi.ResourceOptions(providers=[k8s]),
 )
+
+app_monitoring: AppMonitoring | None = None
+if observed.enabled:
+    observability = Observability(
+        "observability",
+        ObservabilityArgs(
+            cluster_name=settings.cluster_name,
+            metrics=monitoring.MetricsParams(
+                on_aws=settings.on_aws,
+                retention_days=observed.metrics_retention_days,
+                storage_gb=observed.metrics_storage_gb,
+                storage_class=addons.default_storage_class,
+                alert_receiver=settings.alert_webhook_url is not None,
+            ),
+            alerts=monitoring.AlertParams(
+                app_namespace=app_manifests.NAMESPACE,
+                api_job=app_manifests.API,
+                db_exporter_job=app_manifests.DB_METRICS,
+                backup_cronjob=app_manifests.BACKUP,
+                backup_schedule=settings.app.db.backup_schedule,
+                api_error_percent=observed.api_error_percent,
+                api_p99_latency_ms=observed.api_p99_latency_ms,
+                etcd_snapshot_interval_minutes=settings.control_plane.etcd_snapshot_interval_minutes
+                if settings.on_aws
+                else None,
+            ),
+            logs=observed.logs,
+            cloudwatch=cloudwatch,
+            alert_webhook_url=pulumi.Output.secret(settings.alert_webhook_url) if settings.alert_webhook_url else None,
+            protect=settings.deletion_protection,
+            depends_on=addons.ready,
+        ),
+        opts=pulumi.ResourceOptions(providers=[k8s, *cloud_providers]),
+    )
+    app_monitoring = AppMonitoring(
+        scraper=app_manifests.Scraper(observability.scraper_namespace, monitoring.PROMETHEUS_POD_LABELS),
+        exporter_image=versions.image("mongodbExporter"),
+        selected_labels=monitoring.SELECTED,
+        ready=observability.ready,
+    )
 
 db_pool = next((p for p in settings.node_pools if p.name == settings.app.db.node_pool), None)
 app = settings.app
@@ -179,6 +236,7 @@ webapp = WebApp(
         s3=backup_target,
         protect=settings.deletion_protection,
         depends_on=addons.ready,
+        monitoring=app_monitoring,
     ),
     opts=pulumi.ResourceOptions(providers=[k8s, *cloud_providers]),
 )

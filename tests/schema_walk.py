@@ -14,6 +14,7 @@ DATA = Path(__file__).parent / "data"
 SCHEMAS = {
     "kubeadm.k8s.io/v1beta4": "kubeadm-v1beta4-fields.json",
     "kubelet.config.k8s.io/v1beta1": "kubelet-v1beta1-fields.json",
+    "kubeproxy.config.k8s.io/v1alpha1": "kubeproxy-v1alpha1-fields.json",
 }
 _INTS = {"int", "int32", "int64", "uint32", "uint64", "uint16"}
 

@@ -99,6 +99,7 @@ def test_environments_differ_only_in_sizes_ha_and_protection() -> None:
         "app.db.storageClass",
         "app.db.backupSchedule",
         "tags.cost-center",
+        "observability",
     }
 
     def flatten(value: object, path: str = "") -> dict[str, object]:
@@ -144,6 +145,10 @@ PROTECTED_IN_PROD = {
     ("random:index/randomPassword:RandomPassword", "app-db-root-password"),
     ("random:index/randomPassword:RandomPassword", "app-db-app-password"),
     ("random:index/randomPassword:RandomPassword", "app-db-backup-password"),
+    # Prometheus's CRDs: deleting one deletes every rule and ServiceMonitor of its kind.
+    ("kubernetes:helm.sh/v4:Chart", "observability-prometheus-operator-crds"),
+    # The cluster's logs, the API audit log among them, kept for their retention.
+    ("aws:cloudwatch/logGroup:LogGroup", "observability-logs"),
 }
 
 

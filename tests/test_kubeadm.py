@@ -38,6 +38,7 @@ def all_documents() -> dict[str, dict]:
             PARAMS.control_plane_endpoint, HASH, control_plane=False, labels={"podium/pool": "db"}, taints=[DB_TAINT]
         ),
         "kubelet": kubeadm.kubelet_configuration(),
+        "kube-proxy": kubeadm.kube_proxy_configuration(),
     }
 
 

@@ -146,7 +146,7 @@ def test_default_security_group_has_no_rules(aws_graph: harness.Graph) -> None:
 
 def test_flow_logs_go_to_a_log_group_with_retention(aws_graph: harness.Graph) -> None:
     retention = network_settings(aws_graph)["flowLogsRetentionDays"]
-    group = aws_graph.one("aws:cloudwatch/logGroup:LogGroup")
+    group = aws_graph.one("aws:cloudwatch/logGroup:LogGroup", "network-flow-logs")
     flow_log = aws_graph.one("aws:ec2/flowLog:FlowLog")
     assert group.inputs["retentionInDays"] == retention
     assert flow_log.inputs["logDestination"] == group.state["arn"]

@@ -13,8 +13,9 @@ from components.config.settings import StackConfig
 from tests.conftest import graph_for, stack_config
 from tools import configdoc, harness, plan
 
-# Overrides a stack sets only when it departs from the pinned defaults.
-OPTIONAL_OVERRIDES = {"podium:addonVersions"}
+# Overrides a stack sets only when it departs from the pinned defaults, and the alert
+# receiver: a secret a stack file in this repository can only leave unset.
+OPTIONAL_OVERRIDES = {"podium:addonVersions", "podium:alertWebhookUrl"}
 CONTRACT_KEYS = {f"podium:{camel(f.name)}" for f in dataclasses.fields(StackConfig)} - OPTIONAL_OVERRIDES
 AWS_ONLY_EXPORTS = {
     "vpcId",

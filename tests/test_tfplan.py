@@ -363,15 +363,28 @@ def test_the_security_doc_lists_the_baseline_as_it_is() -> None:
 
 
 @pytest.mark.parametrize("stack", AWS_STACKS)
-def test_the_cluster_key_has_an_explicit_policy_that_delegates_to_the_account_alone(stack: str) -> None:
-    key = graph_for(stack).one("aws:kms/key:Key")
+def test_the_cluster_key_has_an_explicit_policy_for_the_account_and_the_clusters_log_group(stack: str) -> None:
+    graph = graph_for(stack)
+    key = graph.one("aws:kms/key:Key")
+    account, logs_service = harness.ACCOUNT_ID, "logs.us-east-1.amazonaws.com"
+    (group,) = [g for g in graph.of_type("aws:cloudwatch/logGroup:LogGroup") if g.inputs.get("kmsKeyId")]
+    assert group.inputs["kmsKeyId"] == key.state["arn"]
     policy = json.loads(key.inputs["policy"])
     assert policy["Statement"] == [
         {
             "Sid": "AccountAdministersThroughIam",
             "Effect": "Allow",
-            "Principal": {"AWS": f"arn:aws:iam::{harness.ACCOUNT_ID}:root"},
+            "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
             "Action": "kms:*",
             "Resource": "*",
-        }
+        },
+        {
+            "Sid": "CloudWatchLogsEncryptsTheClusterLogs",
+            "Effect": "Allow",
+            "Principal": {"Service": logs_service},
+            "Action": ["kms:Decrypt*", "kms:Describe*", "kms:Encrypt*", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
+            "Resource": "*",
+            # Only that group's events: the encryption context names it (its ARN, as the log group reports it).
+            "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": [group.state["arn"]]}},
+        },
     ]

@@ -787,6 +787,12 @@ def test_the_programs_user_data_runs_and_writes_schema_clean_kubeadm_configs(sta
             assert join["discovery"]["bootstrapToken"]["token"] == TOKEN
             assert join["nodeRegistration"]["name"] == NODE_NAME
             assert ("controlPlane" in join) == ("control-plane" in name), name
-    assert kinds_seen == {"InitConfiguration", "ClusterConfiguration", "KubeletConfiguration", "JoinConfiguration"}
+    assert kinds_seen == {
+        "InitConfiguration",
+        "ClusterConfiguration",
+        "KubeletConfiguration",
+        "KubeProxyConfiguration",
+        "JoinConfiguration",
+    }
     expected = 1 + (2 if stack == "prod" else 0) + 2  # control planes + two pools
     assert len(nodes) == expected

@@ -14,13 +14,16 @@ from typing import Any
 import pytest
 
 from components.app import manifests as m
+from components.platform import monitoring
 from tests import netpol
 from tests.buckets import assert_private_bucket
 from tests.conftest import graph_for, stack_config
 from tools import harness, render
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "CronJob")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "CronJob", "Job")
+# Every stack monitors its app: the exporter and the Job keeping its user come with it.
+APP_WORKLOADS = {"frontend", "api", "db", "backup", "db-metrics", "db-users"}
 STACKS = ["dev", "prod", "local"]
 
 
@@ -59,7 +62,7 @@ def test_namespace_enforces_restricted_pod_security(stack: str) -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_pod_is_hardened(stack: str) -> None:
     found = workloads(graph_for(stack))
-    assert {w["metadata"]["name"] for w in found} == {"frontend", "api", "db", "backup"}
+    assert {w["metadata"]["name"] for w in found} == APP_WORKLOADS
     for workload in found:
         pod = pod_template(workload)["spec"]
         name = workload["metadata"]["name"]
@@ -78,7 +81,7 @@ def test_every_pod_is_hardened(stack: str) -> None:
             assert context["runAsUser"] >= 10000
             assert set(container["resources"]) == {"requests", "limits"}
             assert set(container["resources"]["limits"]) == {"cpu", "memory"}
-            if workload["kind"] != "CronJob":
+            if workload["kind"] not in ("CronJob", "Job"):
                 assert "livenessProbe" in container and "readinessProbe" in container, (name, container["name"])
     db = pod_template(app_object(graph_for(stack), "StatefulSet", "db"))["spec"]["containers"][0]
     assert db["startupProbe"]["failureThreshold"] * db["startupProbe"]["periodSeconds"] >= 300
@@ -168,6 +171,16 @@ def _endpoints(graph: harness.Graph, stack: str) -> dict[str, netpol.Endpoint]:
         for i, w in enumerate(workloads(graph))
     }
     found["traefik"] = netpol.Endpoint("traefik", "traefik", {"app.kubernetes.io/name": "traefik"}, f"{base}.2.10")
+    found["prometheus"] = netpol.Endpoint(
+        "prometheus",
+        monitoring.NAMESPACE,
+        {**monitoring.PROMETHEUS_POD_LABELS, "app.kubernetes.io/name": "prometheus"},
+        f"{base}.3.10",
+    )
+    # Another pod of the monitoring namespace: Grafana reaches nothing in the app.
+    found["grafana"] = netpol.Endpoint(
+        "grafana", monitoring.NAMESPACE, {"app.kubernetes.io/name": "grafana"}, f"{base}.3.11"
+    )
     found["kube-dns"] = netpol.Endpoint("kube-dns", "kube-system", {"k8s-app": "kube-dns"}, f"{base}.2.11")
     found["stranger"] = netpol.Endpoint("stranger", "default", {"app.kubernetes.io/name": "api"}, f"{base}.2.12")
     found["internet"] = netpol.Endpoint("internet", None, {}, "52.216.8.1")
@@ -184,12 +197,21 @@ EXPECTED_PATHS = {
     ("frontend", "api", 9898, "TCP"),
     ("api", "db", 27017, "TCP"),
     ("backup", "db", 27017, "TCP"),
-} | {(app, "kube-dns", 53, protocol) for app in ("frontend", "api", "db", "backup") for protocol in ("UDP", "TCP")}
+    # Prometheus, and only Prometheus, to the metrics ports; the exporter and its user's Job to the database.
+    ("prometheus", "api", 9797, "TCP"),
+    ("prometheus", "db-metrics", 9216, "TCP"),
+    ("db-metrics", "db", 27017, "TCP"),
+    ("db-users", "db", 27017, "TCP"),
+} | {(app, "kube-dns", 53, protocol) for app in APP_WORKLOADS for protocol in ("UDP", "TCP")}
 PORTS = {
     "frontend": [8080],
-    "api": [9898],
+    "api": [9898, 9797],
     "db": [27017],
     "backup": [8080],
+    "db-metrics": [9216],
+    "db-users": [8080],
+    "prometheus": [9090],
+    "grafana": [3000],
     "traefik": [8000],
     "kube-dns": [53],
     "stranger": [9898],
@@ -206,7 +228,7 @@ def test_network_policies_allow_exactly_the_designed_paths(stack: str) -> None:
     expected = set(EXPECTED_PATHS)
     if stack != "local":
         expected.add(("backup", "internet", 443, "TCP"))
-    app = {"frontend", "api", "db", "backup"}
+    app = APP_WORKLOADS
     allowed = set()
     for source in endpoints.values():
         for target in endpoints.values():
@@ -432,5 +454,7 @@ def test_checkov_finds_nothing_in_the_rendered_objects(stack: str, checkov_repor
         comment = check["check_result"]["suppress_comment"]
         if check["check_id"] == "CKV_K8S_38":  # the one workload that calls the API server
             assert check["resource"] == "Deployment.pod-identity.pod-identity-webhook" and "service accounts" in comment
+        elif check["check_id"] == "CKV_K8S_35":  # the exporter reads its connection string from the environment
+            assert check["resource"] == "Deployment.podium.db-metrics" and "MONGODB_URI" in comment
         else:
             assert check["check_id"] == "CKV_K8S_43" and "pinned by tag" in comment

@@ -37,12 +37,24 @@ from tools import harness
 
 ROOT = Path(__file__).resolve().parent.parent
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+# A chart the provider renders and applies object by object, server-side (the CRDs).
+HELM_CHART = "kubernetes:helm.sh/v4:Chart"
 CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 CONFIG_GROUP = "kubernetes:yaml/v2:ConfigGroup"
 
 # Values a chart passes on whole (into a custom resource's spec, a pod field) without
 # naming their keys: nothing can show they are read, so each is listed, with why.
 FREE_FORM: dict[str, dict[str, str]] = {
+    "kube-prometheus-stack": {
+        "prometheus-node-exporter.securityContext": "the subchart's daemonset.yaml: `toYaml` of the whole map into "
+        "the pod's securityContext (tests check the rendered seccomp profile)",
+        "prometheus-node-exporter.containerSecurityContext": "the subchart's daemonset.yaml: `toYaml` of the whole "
+        "map into the container's securityContext (tests check the rendered fields)",
+    },
+    "fluent-bit": {
+        "serviceMonitor.selector": "templates/servicemonitor.yaml: `with .Values.serviceMonitor.selector`, its "
+        "labels added to the ServiceMonitor's as they are (tests check the rendered labels)",
+    },
     "tigera-operator": {
         "installation": "templates/crs/custom-resources.yaml: all of it but `enabled` becomes the Installation's "
         'spec (`omit .Values.installation "enabled"`), which tests check against the Installation CRD\'s schema',
@@ -52,6 +64,20 @@ FREE_FORM: dict[str, dict[str, str]] = {
 
 class RenderError(Exception):
     pass
+
+
+class _Loader(yaml.CSafeLoader):
+    """libyaml's safe loader, reading a bare `=` as the string it is (the Prometheus
+    operator's CRDs have one in an enum; PyYAML resolves it to a `value` tag no safe
+    constructor handles)."""
+
+
+def _as_string(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    assert isinstance(node, yaml.ScalarNode)
+    return str(loader.construct_scalar(node))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", _as_string)
 
 
 @dataclass(frozen=True)
@@ -86,7 +112,7 @@ def _template(package: str, release: str, namespace: str, values_json: str, kube
         done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RenderError(f"helm template {release} ({package}): {done.stderr.strip()}")
-    return tuple(d for d in yaml.load_all(done.stdout, Loader=yaml.CSafeLoader) if d)
+    return tuple(d for d in yaml.load_all(done.stdout, Loader=_Loader) if d)
 
 
 def template(
@@ -129,12 +155,23 @@ def built_in_api_versions(minor: str) -> tuple[str, ...]:
 
 
 def stack_crds(graph: harness.Graph) -> list[dict[str, Any]]:
-    """Every CustomResourceDefinition the program applies itself: as a resource, or in a
-    ConfigGroup's YAML (not the charts' own: render_stack gives those)."""
+    """Every CustomResourceDefinition the program applies itself: as a resource, in a
+    ConfigGroup's YAML, or in a chart the provider applies (HELM_CHART), not the
+    releases' own: render_stack gives those."""
     crds = [r.inputs for r in graph.of_type(CRD)]
     for group in graph.of_type(CONFIG_GROUP):
         documents = yaml.load_all(group.inputs.get("yaml") or "", Loader=yaml.CSafeLoader)
         crds += [d for d in documents if d and d.get("kind") == "CustomResourceDefinition"]
+    kube_version = str(graph.exports["kubernetesVersion"])
+    for chart in graph.of_type(HELM_CHART):
+        objects = template(
+            chart.inputs["chart"],
+            release=chart.inputs.get("name") or chart.name,
+            namespace=chart.inputs.get("namespace") or "default",
+            values=chart.inputs.get("values") or {},
+            kube_version=kube_version,
+        )
+        crds += [o for o in objects if o.get("kind") == "CustomResourceDefinition"]
     return crds
 
 
@@ -178,23 +215,29 @@ def render_stack(graph: harness.Graph) -> list[Rendered]:
 
 
 @functools.cache
-def _chart_files(package: str) -> tuple[dict[str, Any], str, str]:
-    """(default values, every template's text, the chart's name) of a package's own chart."""
+def _chart_files(package: str) -> tuple[dict[str, tuple[dict[str, Any], str]], str]:
+    """Each chart of a package, by name ("" for the package's own chart, a dependency's
+    folder name under charts/ for its subcharts): its default values and every
+    template's text; and the package's chart name."""
     with tarfile.open(ROOT / package) as archive:
         top = archive.getmembers()[0].name.split("/")[0]
-        defaults: dict[str, Any] = {}
-        texts = []
+        defaults: dict[str, dict[str, Any]] = {}
+        texts: dict[str, list[str]] = {}
         for member in archive.getmembers():
             parts = member.name.split("/")
-            if not member.isfile() or parts[0] != top or "charts" in parts[1:-1]:
+            if not member.isfile() or parts[0] != top:
                 continue
+            chart, rest = ("", parts[1:]) if parts[1] != "charts" else (parts[2], parts[3:])
+            if not rest or rest[0] == "charts":
+                continue  # a subchart's own dependencies: not read here
             extracted = archive.extractfile(member)
             assert extracted is not None
-            if parts[1:] == ["values.yaml"]:
-                defaults = yaml.safe_load(extracted.read()) or {}
-            elif len(parts) > 2 and parts[1] == "templates":
-                texts.append(extracted.read().decode(errors="replace"))
-    return defaults, "\n".join(texts), top
+            if rest == ["values.yaml"]:
+                defaults[chart] = yaml.safe_load(extracted.read()) or {}
+            elif len(rest) > 1 and rest[0] == "templates":
+                texts.setdefault(chart, []).append(extracted.read().decode(errors="replace"))
+    charts = {name: (defaults.get(name, {}), "\n".join(texts.get(name, []))) for name in {*defaults, *texts}}
+    return charts, top
 
 
 def _leaves(values: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
@@ -220,17 +263,26 @@ def _open_in_defaults(defaults: Any, path: tuple[str, ...]) -> bool:
 
 
 def unread_values(package: str, values: Mapping[str, Any]) -> list[str]:
-    """The dotted paths of `values` that the package's chart reads nowhere."""
-    defaults, templates, chart = _chart_files(package)
+    """The dotted paths of `values` that the package's charts read nowhere: neither the
+    package's own chart, nor, under a dependency's name, that subchart."""
+    charts, chart = _chart_files(package)
     allowed = FREE_FORM.get(chart, {})
+
+    def read(name: str, path: tuple[str, ...]) -> bool:
+        if name not in charts or not path:
+            return False
+        defaults, templates = charts[name]
+        dotted = ".".join(path)
+        return _open_in_defaults(defaults, path) or bool(
+            re.search(r"\.Values\." + re.escape(dotted) + r"(?![\w])", templates)
+        )
+
     unread = []
     for path in _leaves(values):
         dotted = ".".join(path)
-        if _open_in_defaults(defaults, path):
+        if read("", path) or (path[0] != "" and read(path[0], path[1:])):
             continue
         if any(".".join(path[:n]) in allowed for n in range(1, len(path) + 1)):
-            continue
-        if re.search(r"\.Values\." + re.escape(dotted) + r"(?![\w])", templates):
             continue
         unread.append(dotted)
     return unread

@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from components.cluster import userdata
+from components.cluster import firewall, kubeadm, userdata
 from components.platform import ingress
 
 if TYPE_CHECKING:
@@ -1364,6 +1364,10 @@ SSH_PORT = 22
 NODE_PORT_RANGE = (30000, 32767)
 # Calico in VXLAN mode and Typha (components/cluster_bootstrap.py POD_NETWORK_PORTS).
 POD_NETWORK = (("udp", 4789), ("tcp", 5473))
+# What Prometheus, on a worker, scrapes: on every node kube-proxy and node-exporter; on
+# the control planes also etcd's metrics, the controller manager and the scheduler.
+NODE_METRICS_PORTS = (firewall.NODE_EXPORTER_PORT, kubeadm.KUBE_PROXY_METRICS_PORT)
+CONTROL_PLANE_METRICS_PORTS = firewall.CONTROL_PLANE_METRICS_PORTS
 # An internet client admitted by nothing (TEST-NET-1): the apiAllowedCidrs, the most
 # privileged internet clients, are checked against the same closed ports too.
 INTERNET_SAMPLE = "192.0.2.7"
@@ -1423,6 +1427,13 @@ def evaluate_cluster(network: Network) -> list[FlowResult]:
             if destination is not source or source.kind == "group":
                 for protocol, port in POD_NETWORK:
                     expect("allowed", net.check(source, destination, protocol, port))
+    for source in workers:
+        for destination in nodes:
+            if destination is not source or source.kind == "group":
+                ports = CONTROL_PLANE_METRICS_PORTS if destination in control_planes else NODE_METRICS_PORTS
+                for port in ports:
+                    result = net.check(source, destination, "tcp", port)
+                    expect("allowed", result, source=f"Prometheus on {source.label}")
     for lb in net.load_balancers:
         for result in net.load_balancer_flows(lb):
             expect("allowed", result)
@@ -1443,7 +1454,8 @@ def evaluate_cluster(network: Network) -> list[FlowResult]:
     outsiders = [External(f"{INTERNET_SAMPLE}/32", f"internet {INTERNET_SAMPLE}")] + [
         External(c, f"apiAllowedCidrs {c}") for c in cluster.api_allowed_cidrs
     ]
-    closed = [(SSH_PORT, SSH_PORT), ETCD_PORTS, (KUBELET_PORT, KUBELET_PORT), NODE_PORT_RANGE]
+    metrics = [(port, port) for port in CONTROL_PLANE_METRICS_PORTS]
+    closed = [(SSH_PORT, SSH_PORT), ETCD_PORTS, (KUBELET_PORT, KUBELET_PORT), NODE_PORT_RANGE, *metrics]
     for client in outsiders:
         for node in nodes:
             for low, high in closed:

@@ -21,10 +21,15 @@ from components.shared import workload_role
 NAMESPACE = "podium"
 PART_OF = "podium"
 FRONTEND, API, DB, BACKUP = "frontend", "api", "db", "backup"
+# With monitoring: the database's metrics exporter, and the Job that keeps its user.
+DB_METRICS, DB_USERS = "db-metrics", "db-users"
 # Non-root UIDs of the tiers (>= 10000, outside any image's own users).
-UIDS = {FRONTEND: 10101, API: 10102, DB: 10103, BACKUP: 10104}
+UIDS = {FRONTEND: 10101, API: 10102, DB: 10103, BACKUP: 10104, DB_METRICS: 10105, DB_USERS: 10106}
 FRONTEND_PORT = 8080  # nginx-unprivileged listens here
 API_PORT = 9898  # podinfo
+API_METRICS_PORT = 9797  # podinfo --port-metrics: http_requests_total, http_request_duration_seconds
+DB_METRICS_PORT = 9216  # percona/mongodb_exporter
+METRICS_USERNAME = "metrics"
 DB_PORT = 27017
 DATABASE = "podium"
 ZONE_KEY = "topology.kubernetes.io/zone"
@@ -258,6 +263,7 @@ def _web_container(
     mounts: Sequence[tuple[str, str]],
     live: str,
     ready: str,
+    extra_ports: Sequence[tuple[str, int]] = (),
     **extra: Any,
 ) -> dict[str, Any]:
     """A Deployment tier's one container: its image and size from config, HTTP probes."""
@@ -267,7 +273,7 @@ def _web_container(
         uid=UIDS[component],
         cpu=workload.cpu,
         memory=workload.memory,
-        ports=[("http", port)],
+        ports=[("http", port), *extra_ports],
         mounts=mounts,
         probes={"liveness": http_probe(live, port), "readiness": http_probe(ready, port, period=5)},
         **extra,
@@ -296,7 +302,8 @@ def api_pod(workload: Workload, db_secret: str) -> dict[str, Any]:
         mounts=[("db", "/etc/podium/db"), ("tmp", "/tmp"), ("data", "/data")],
         live="/healthz",
         ready="/readyz",
-        command=["./podinfo", f"--port={API_PORT}", "--level=info"],
+        extra_ports=[("http-metrics", API_METRICS_PORT)],
+        command=["./podinfo", f"--port={API_PORT}", f"--port-metrics={API_METRICS_PORT}", "--level=info"],
     )
     return pod_spec(API, [api], [secret_volume("db", db_secret), empty_dir("tmp"), empty_dir("data")])
 
@@ -341,10 +348,22 @@ def disruption_budget(component: str) -> dict[str, Any]:
     return {"maxUnavailable": 1, "selector": {"matchLabels": selector(component)}}
 
 
-def service(component: str, port: int, target_port: int, *, headless: bool = False) -> dict[str, Any]:
+def service(
+    component: str,
+    port: int,
+    target_port: int,
+    *,
+    headless: bool = False,
+    port_name: str = "http",
+    extra_ports: Sequence[tuple[str, int]] = (),
+) -> dict[str, Any]:
+    """`extra_ports`: (name, port) served on the same port number by the pods."""
     spec: dict[str, Any] = {
         "selector": selector(component),
-        "ports": [{"name": "http" if component != DB else "mongodb", "port": port, "targetPort": target_port}],
+        "ports": [
+            {"name": port_name, "port": port, "targetPort": target_port},
+            *({"name": name, "port": number, "targetPort": number} for name, number in extra_ports),
+        ],
     }
     if headless:
         spec["clusterIP"] = "None"
@@ -568,6 +587,106 @@ def backup_cronjob(
     }
 
 
+# -- database metrics (with monitoring) --------------------------------------------
+
+DB_METRICS_SKIPS = checkov_skips(
+    DIGEST_SKIP,
+    "CKV_K8S_35=the exporter reads its connection string only from MONGODB_URI or a flag;"
+    " an environment variable stays out of the process list, a flag does not",
+)
+
+
+def db_metrics_pod(image: str, secret: str) -> dict[str, Any]:
+    """percona/mongodb_exporter (FROM scratch, no shell) as its own Deployment: the
+    database pod is not restarted to add it. It connects as the `metrics` user."""
+    exporter = container(
+        DB_METRICS,
+        image,
+        uid=UIDS[DB_METRICS],
+        cpu="20m",
+        memory="48Mi",
+        ports=[("metrics", DB_METRICS_PORT)],
+        probes={
+            "liveness": http_probe("/", DB_METRICS_PORT, period=20),
+            "readiness": http_probe("/", DB_METRICS_PORT),
+        },
+        args=["--compatible-mode", f"--web.listen-address=:{DB_METRICS_PORT}"],
+        env=[{"name": "MONGODB_URI", "valueFrom": {"secretKeyRef": {"name": secret, "key": "uri"}}}],
+    )
+    return pod_spec(DB_METRICS, [exporter], [])
+
+
+def db_metrics_connection(password: str) -> str:
+    host = db_connection("", "")["host"]
+    return f"mongodb://{METRICS_USERNAME}:{password}@{host}:{DB_PORT}/admin?authSource=admin"
+
+
+def db_users_script() -> str:
+    """Creates the `metrics` user, or sets its password and roles: the database's
+    init script runs only on an empty volume, so an existing database learns of it here.
+    Roles as percona/mongodb_exporter documents them: clusterMonitor, and read on local."""
+    host = db_connection("", "")["host"]
+    return (
+        "// Podium: the database exporter's user, kept by the db-users Job.\n"
+        "const fs = require('fs');\n"
+        "const read = (path) => fs.readFileSync(path, 'utf8').trim();\n"
+        "const rootPassword = encodeURIComponent(read('/etc/podium/db-root/password'));\n"
+        f"const admin = connect('mongodb://root:' + rootPassword + '@{host}:{DB_PORT}/admin?authSource=admin');\n"
+        f"const user = '{METRICS_USERNAME}';\n"
+        "const pwd = read('/etc/podium/db-metrics/password');\n"
+        "const roles = [{role: 'clusterMonitor', db: 'admin'}, {role: 'read', db: 'local'}];\n"
+        "if (admin.getUser(user)) {\n"
+        "  admin.updateUser(user, {pwd: pwd, roles: roles});\n"
+        "} else {\n"
+        "  admin.createUser({user: user, pwd: pwd, roles: roles});\n"
+        "}\n"
+        "print('database user ' + user + ' is ready');\n"
+    )
+
+
+def db_users_job(db_image: str, script_config_map: str) -> dict[str, Any]:
+    """Runs `db_users_script` with the root password, once per change of its inputs."""
+    cpu, memory = BACKUP_RESOURCES
+    job = container(
+        DB_USERS,
+        db_image,
+        uid=UIDS[DB_USERS],
+        cpu=cpu,
+        memory=memory,
+        mounts=[
+            ("root", "/etc/podium/db-root"),
+            ("metrics", "/etc/podium/db-metrics"),
+            ("script", "/etc/podium/db-users-job"),
+            ("tmp", "/tmp"),
+        ],
+        command=["mongosh", "--nodb", "--quiet", "/etc/podium/db-users-job/users.js"],
+        env=[{"name": "HOME", "value": "/tmp"}],
+    )
+    volumes = [
+        secret_volume("root", "db-root"),
+        secret_volume("metrics", "db-metrics-user"),
+        config_map_volume("script", script_config_map),
+        empty_dir("tmp", "Memory"),
+    ]
+    return {
+        "backoffLimit": 6,
+        "activeDeadlineSeconds": 900,
+        "template": {
+            "metadata": {"labels": labels(DB_USERS)},
+            "spec": pod_spec(DB_USERS, [job], volumes, restart_policy="OnFailure"),
+        },
+    }
+
+
+def service_monitor_spec(component: str, port: str) -> dict[str, Any]:
+    """Prometheus scrapes the named port of the component's Service (job: its name)."""
+    return {
+        "selector": {"matchLabels": selector(component)},
+        "namespaceSelector": {"matchNames": [NAMESPACE]},
+        "endpoints": [{"port": port, "path": "/metrics", "interval": "30s"}],
+    }
+
+
 # -- network policy ----------------------------------------------------------------
 
 
@@ -579,11 +698,23 @@ def _ports(port: int, protocol: str = "TCP") -> list[dict[str, Any]]:
     return [{"port": port, "protocol": protocol}]
 
 
-def network_policies(ingress_namespace: str, *, internet_except: Sequence[str] | None) -> dict[str, dict[str, Any]]:
+@dataclass(frozen=True)
+class Scraper:
+    """Where the Prometheus that scrapes the app runs: its namespace and pod labels."""
+
+    namespace: str
+    pod_labels: Mapping[str, str]
+
+
+def network_policies(
+    ingress_namespace: str, *, internet_except: Sequence[str] | None, scraper: Scraper | None = None
+) -> dict[str, dict[str, Any]]:
     """Deny everything, then allow exactly: DNS for all; the ingress controller to the
     front end and (the Ingress's /api route) the API; front end to API; API to
     database; backup to database and, with `internet_except` (AWS), backup to HTTPS
-    anywhere but those cluster-internal ranges (S3)."""
+    anywhere but those cluster-internal ranges (S3). With a `scraper`: Prometheus, and
+    only Prometheus, to the API's metrics port and to the database exporter; the
+    exporter and the db-users Job to the database."""
     ingress_controller = {
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ingress_namespace}},
         "podSelector": {"matchLabels": INGRESS_POD_LABELS},
@@ -608,6 +739,23 @@ def network_policies(ingress_namespace: str, *, internet_except: Sequence[str] |
     if internet_except is not None:
         internet = {"ipBlock": {"cidr": "0.0.0.0/0", "except": list(internet_except)}}
         backup_egress.append({"to": [internet], "ports": _ports(443)})
+    api_ingress = [{"from": [ingress_controller, _peer(FRONTEND)], "ports": _ports(API_PORT)}]
+    db_clients = [_peer(API), _peer(BACKUP)]
+    monitored: dict[str, dict[str, Any]] = {}
+    if scraper is not None:
+        prometheus = {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": scraper.namespace}},
+            "podSelector": {"matchLabels": dict(scraper.pod_labels)},
+        }
+        api_ingress.append({"from": [prometheus], "ports": _ports(API_METRICS_PORT)})
+        db_clients += [_peer(DB_METRICS), _peer(DB_USERS)]
+        to_db = [{"to": [_peer(DB)], "ports": _ports(DB_PORT)}]
+        monitored = {
+            DB_METRICS: allow(
+                DB_METRICS, ingress=[{"from": [prometheus], "ports": _ports(DB_METRICS_PORT)}], egress=to_db
+            ),
+            DB_USERS: allow(DB_USERS, egress=to_db),
+        }
     return {
         "default-deny": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
         "allow-dns": {
@@ -620,11 +768,8 @@ def network_policies(ingress_namespace: str, *, internet_except: Sequence[str] |
             ingress=[{"from": [ingress_controller], "ports": _ports(FRONTEND_PORT)}],
             egress=[{"to": [_peer(API)], "ports": _ports(API_PORT)}],
         ),
-        API: allow(
-            API,
-            ingress=[{"from": [ingress_controller, _peer(FRONTEND)], "ports": _ports(API_PORT)}],
-            egress=[{"to": [_peer(DB)], "ports": _ports(DB_PORT)}],
-        ),
-        DB: allow(DB, ingress=[{"from": [_peer(API), _peer(BACKUP)], "ports": _ports(DB_PORT)}]),
+        API: allow(API, ingress=api_ingress, egress=[{"to": [_peer(DB)], "ports": _ports(DB_PORT)}]),
+        DB: allow(DB, ingress=[{"from": db_clients, "ports": _ports(DB_PORT)}]),
         BACKUP: allow(BACKUP, egress=backup_egress),
+        **monitored,
     }

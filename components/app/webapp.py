@@ -40,6 +40,7 @@ KINDS: Mapping[str, Any] = {
     "Ingress": k8s.networking.v1.Ingress,
     "NetworkPolicy": k8s.networking.v1.NetworkPolicy,
     "CronJob": k8s.batch.v1.CronJob,
+    "Job": k8s.batch.v1.Job,
     "PersistentVolumeClaim": k8s.core.v1.PersistentVolumeClaim,
 }
 
@@ -52,6 +53,17 @@ class BackupTarget:
     protect: bool
     internal_cidrs: Sequence[str]  # the backup's HTTPS egress excludes the VPC and pods
     issuer: Issuer  # the cluster's service-account issuer: the backup's role trusts it
+
+
+@dataclass(frozen=True)
+class AppMonitoring:
+    """With observability: who scrapes the app, the exporter's image, and what the
+    ServiceMonitors wait for (their CRD, the operator)."""
+
+    scraper: m.Scraper
+    exporter_image: str
+    selected_labels: Mapping[str, str]  # what the Prometheus selects ServiceMonitors by
+    ready: Sequence[pulumi.Resource]
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,7 @@ class WebAppArgs:
     s3: BackupTarget | None  # None: back up onto a claim (existing clusters)
     protect: bool  # deletionProtection: the data, and what it takes to read it
     depends_on: Sequence[pulumi.Resource] = ()
+    monitoring: AppMonitoring | None = None
 
 
 class WebApp(pulumi.ComponentResource):
@@ -118,11 +131,14 @@ class WebApp(pulumi.ComponentResource):
         frontend_config = self._config_map("frontend-nginx", m.FRONTEND, {"default.conf": m.frontend_nginx_config()})
         db_init = self._config_map("db-init", m.DB, {"users.js": m.db_init_script()})
 
-        api_service = self._object("Service", m.API, m.service(m.API, m.API_PORT, m.API_PORT))
+        api_ports = [("http-metrics", m.API_METRICS_PORT)]
+        api_service = self._object("Service", m.API, m.service(m.API, m.API_PORT, m.API_PORT, extra_ports=api_ports))
         frontend_service = self._object("Service", m.FRONTEND, m.service(m.FRONTEND, 80, m.FRONTEND_PORT))
-        db_service = self._object("Service", m.DB, m.service(m.DB, m.DB_PORT, m.DB_PORT, headless=True))
+        db_service = self._object(
+            "Service", m.DB, m.service(m.DB, m.DB_PORT, m.DB_PORT, headless=True, port_name="mongodb")
+        )
 
-        self._object(
+        database = self._object(
             "StatefulSet",
             m.DB,
             m.db_statefulset(
@@ -145,10 +161,13 @@ class WebApp(pulumi.ComponentResource):
         )
         self._object("Ingress", m.FRONTEND, m.ingress(args.hostname, args.ingress_class), name="podium")
         internet_except = list(args.s3.internal_cidrs) if args.s3 else None
-        policies = m.network_policies(args.ingress_namespace, internet_except=internet_except)
+        scraper = args.monitoring.scraper if args.monitoring else None
+        policies = m.network_policies(args.ingress_namespace, internet_except=internet_except, scraper=scraper)
         for policy_name, spec in policies.items():
             self._object("NetworkPolicy", policy_name, spec, name=policy_name)
 
+        if args.monitoring is not None:
+            self._metrics(args, args.monitoring, database, api_service)
         self.backup_bucket = self._backup(args)
         self.namespace = m.NAMESPACE
         self.url = args.url
@@ -216,6 +235,57 @@ class WebApp(pulumi.ComponentResource):
         )
         self._object("HorizontalPodAutoscaler", component, m.autoscaler(component, workload), depends_on=[deployment])
         self._object("PodDisruptionBudget", component, m.disruption_budget(component))
+
+    # -- metrics -----------------------------------------------------------------------
+
+    def _metrics(
+        self,
+        args: WebAppArgs,
+        monitoring: AppMonitoring,
+        database: pulumi.Resource,
+        api_service: pulumi.Resource,
+    ) -> None:
+        """The database exporter, its user (kept by a Job), and the ServiceMonitors of
+        the API's metrics port and the exporter."""
+        # Unprotected: a new password only makes the db-users Job set it on the user.
+        password = random.RandomPassword(
+            f"{self._name}-db-metrics-password", length=32, special=False, opts=self._child()
+        )
+        metrics_password = pulumi.Output.secret(password.result)
+        user_secret = self._secret("db-metrics-user", m.DB_USERS, {"password": metrics_password})
+        exporter_secret = self._secret(
+            "db-metrics", m.DB_METRICS, {"uri": metrics_password.apply(m.db_metrics_connection)}
+        )
+        script = self._config_map("db-users-job", m.DB_USERS, {"users.js": m.db_users_script()})
+        users = self._object(
+            "Job",
+            m.DB_USERS,
+            m.db_users_job(args.db_image, "db-users-job"),
+            depends_on=[database, user_secret, script],
+            annotations=m.WORKLOAD_ANNOTATIONS,
+        )
+        service = self._object(
+            "Service", m.DB_METRICS, m.service(m.DB_METRICS, m.DB_METRICS_PORT, m.DB_METRICS_PORT, port_name="metrics")
+        )
+        self._object(
+            "Deployment",
+            m.DB_METRICS,
+            m.deployment(m.DB_METRICS, m.db_metrics_pod(monitoring.exporter_image, "db-metrics")),
+            depends_on=[users, exporter_secret],
+            annotations=m.DB_METRICS_SKIPS,
+        )
+        for component, port, target in ((m.API, "http-metrics", api_service), (m.DB_METRICS, "metrics", service)):
+            k8s.apiextensions.CustomResource(
+                f"{self._name}-servicemonitor-{component}",
+                api_version="monitoring.coreos.com/v1",
+                kind="ServiceMonitor",
+                metadata={
+                    **m.object_metadata(component),
+                    "labels": {**m.labels(component), **monitoring.selected_labels},
+                },
+                spec=m.service_monitor_spec(component, port),
+                opts=self._namespaced([target, *monitoring.ready]),
+            )
 
     # -- backup ------------------------------------------------------------------------
 

@@ -60,6 +60,8 @@ class ClusterBootstrapArgs:
     ami_id: str | None
     control_plane: ControlPlaneSpec
     deletion_protection: bool
+    # CloudWatch Logs groups the cluster's key encrypts (the cluster's own logs).
+    encrypted_log_groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
         )
         self.ca_certificate = self.pki.cluster_ca.cert_pem
         self.discovery_hash = self.ca_certificate.apply(discovery_hash)
-        secrets = deliver_secrets(scope, cluster, names, self.pki)
+        secrets = deliver_secrets(scope, cluster, args.region, names, self.pki, args.encrypted_log_groups)
         self.issuer = oidc.issuer(scope, cluster, self.pki.service_account_public_pem)
         self.addon_roles = addon_roles(scope, cluster, args.region, args.vpc_id, self.issuer)
         self.kms_key_arn = secrets.key.arn

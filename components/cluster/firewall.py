@@ -1,7 +1,8 @@
 """The cluster's security groups: control planes, nodes and the API load balancers
 (internal for nodes; internet-facing, for `apiAllowedCidrs` only, when the endpoint
 is public). No SSH anywhere (Session Manager instead); etcd only between control
-planes; the kubelet only from inside the cluster; NodePorts only from the VPC (the
+planes; the kubelet only from inside the cluster; the control planes' metrics ports
+only from the nodes (where Prometheus runs); NodePorts only from the VPC (the
 cloud controller opens a Service's own ports for its load balancer)."""
 
 from __future__ import annotations
@@ -20,6 +21,16 @@ ANYWHERE = "0.0.0.0/0"
 KUBELET_PORT = 10250
 POD_NETWORK_PORTS = (("udp", 4789, 4789), ("tcp", 5473, 5473))
 NODE_PORTS = (30000, 32767)
+NODE_EXPORTER_PORT = 9100  # host network, every node
+# What Prometheus (on the workers) scrapes on a control plane, besides the kubelet:
+# etcd's metrics, the controller manager, the scheduler, kube-proxy, node-exporter.
+CONTROL_PLANE_METRICS_PORTS = (
+    kubeadm.ETCD_METRICS_PORT,
+    kubeadm.CONTROLLER_MANAGER_PORT,
+    kubeadm.SCHEDULER_PORT,
+    kubeadm.KUBE_PROXY_METRICS_PORT,
+    NODE_EXPORTER_PORT,
+)
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,8 @@ def security_groups(scope: Children, args: FirewallArgs) -> SecurityGroups:
             ingress(f"control-plane-{protocol}{low}-from-{source_name}", cp, protocol, low, high, source=source)
             if source is cp:
                 ingress(f"nodes-{protocol}{low}-from-control-plane", node, protocol, low, high, source=cp)
+    for port in CONTROL_PLANE_METRICS_PORTS:
+        ingress(f"control-plane-metrics-{port}-from-nodes", cp, "tcp", port, port, source=node)
     ingress("nodes-from-nodes", node, "-1", None, None, source=node)
     ingress("nodes-node-ports", node, "tcp", NODE_PORTS[0], NODE_PORTS[1], cidr=args.vpc_cidr)
 

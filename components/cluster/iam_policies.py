@@ -385,3 +385,23 @@ def node_policy(
             ),
         ]
     )
+
+
+def log_group_arn(*, partition: str, region: str, account_id: str, log_group: str) -> str:
+    return f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group}"
+
+
+def log_shipping_policy(*, partition: str, region: str, account_id: str, log_group: str) -> Policy:
+    """Fluent Bit's role (logging/fluent-bit): new streams in the cluster's one log
+    group, and events into them. The group exists (Pulumi made it, with its retention
+    and key): no CreateLogGroup, no PutRetentionPolicy, nothing to read."""
+    check_literal(partition=partition, region=region, account_id=account_id, log_group=log_group)
+    group = log_group_arn(partition=partition, region=region, account_id=account_id, log_group=log_group)
+    return policy_document(
+        [statement("ShipLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], f"{group}:log-stream:*")]
+    )
+
+
+def logs_service(partition: str, region: str) -> str:
+    """CloudWatch Logs' service principal in a region (what a key policy names)."""
+    return f"logs.{region}.{_dns_suffix(partition)}"

@@ -18,7 +18,14 @@ from components.cluster import oidc
 
 KUBEADM_API = "kubeadm.k8s.io/v1beta4"
 KUBELET_API = "kubelet.config.k8s.io/v1beta1"
+KUBE_PROXY_API = "kubeproxy.config.k8s.io/v1alpha1"
 API_PORT = 6443
+# Where Prometheus scrapes the control plane (kubeadm binds all of these to 127.0.0.1
+# unless told otherwise). The security groups admit them from the nodes only.
+ETCD_METRICS_PORT = 2381  # plain HTTP, metrics and health only
+CONTROLLER_MANAGER_PORT = 10257  # HTTPS
+SCHEDULER_PORT = 10259  # HTTPS
+KUBE_PROXY_METRICS_PORT = 10249  # plain HTTP, every node
 # Filled in on the node: the EC2 private DNS name from instance metadata (the node
 # name the AWS cloud provider expects) and the bootstrap token it reads from SSM.
 NODE_NAME = "${NODE_NAME}"
@@ -81,7 +88,15 @@ def cluster_configuration(p: ClusterParams) -> dict[str, Any]:
         "kubernetesVersion": f"v{p.kubernetes_version}",
         "controlPlaneEndpoint": p.control_plane_endpoint,
         "networking": {"podSubnet": p.pod_cidr, "serviceSubnet": p.service_cidr, "dnsDomain": "cluster.local"},
-        "etcd": {"local": {"dataDir": "/var/lib/etcd"}},
+        # Metrics on every address so that Prometheus reaches them (the kubelet's probes
+        # follow: kubeadm derives their host from these flags). Here, and never in the
+        # static pod manifests: `kubeadm upgrade` regenerates those from this document.
+        "etcd": {
+            "local": {
+                "dataDir": "/var/lib/etcd",
+                "extraArgs": _args({"listen-metrics-urls": f"http://0.0.0.0:{ETCD_METRICS_PORT}"}),
+            }
+        },
         "apiServer": {
             "certSANs": sorted({p.endpoint_host, *p.cert_sans}),
             # No cloud-provider flag here: kube-apiserver refuses it from 1.33 on.
@@ -103,8 +118,10 @@ def cluster_configuration(p: ClusterParams) -> dict[str, Any]:
                 _host_mount("encryption", "/etc/kubernetes/encryption", read_only=True, path_type="DirectoryOrCreate"),
             ],
         },
-        "controllerManager": {"extraArgs": _args({"cloud-provider": "external", "profiling": "false"})},
-        "scheduler": {"extraArgs": _args({"profiling": "false"})},
+        "controllerManager": {
+            "extraArgs": _args({"cloud-provider": "external", "profiling": "false", "bind-address": "0.0.0.0"})
+        },
+        "scheduler": {"extraArgs": _args({"profiling": "false", "bind-address": "0.0.0.0"})},
     }
 
 
@@ -170,6 +187,16 @@ def kubelet_configuration() -> dict[str, Any]:
         "protectKernelDefaults": True,
         "readOnlyPort": 0,
         "failSwapOn": True,
+    }
+
+
+def kube_proxy_configuration() -> dict[str, Any]:
+    """kube-proxy's metrics on the node's addresses (kubeadm's default is 127.0.0.1).
+    kubeadm writes this into the kube-proxy ConfigMap at init only."""
+    return {
+        "apiVersion": KUBE_PROXY_API,
+        "kind": "KubeProxyConfiguration",
+        "metricsBindAddress": f"0.0.0.0:{KUBE_PROXY_METRICS_PORT}",
     }
 
 

@@ -206,6 +206,7 @@ def control_plane_script(
             kubeadm.init_configuration(),
             kubeadm.cluster_configuration(params),
             kubeadm.kubelet_configuration(),
+            kubeadm.kube_proxy_configuration(),
         ]
     else:
         documents = [kubeadm.join_configuration(params.control_plane_endpoint, ca_hash, control_plane=True)]

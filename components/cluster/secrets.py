@@ -5,12 +5,14 @@ goes into user data: nodes fetch these with their instance role."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.cluster import iam_policies
 from components.cluster.pki import ClusterPki
 from components.shared import iam
 from components.shared.children import Children
@@ -54,18 +56,30 @@ class DeliveredSecrets:
     token: pulumi.Output[str]  # secret
 
 
-def deliver_secrets(scope: Children, cluster: str, names: ParameterNames, pki: ClusterPki) -> DeliveredSecrets:
+def deliver_secrets(
+    scope: Children, cluster: str, region: str, names: ParameterNames, pki: ClusterPki, log_groups: Sequence[str]
+) -> DeliveredSecrets:
+    """`log_groups`: CloudWatch Logs groups (names) whose events the key encrypts."""
     invoke = scope.invoke()
     partition = aws.get_partition_output(opts=invoke).partition
     account = aws.get_caller_identity_output(opts=invoke).account_id
+
+    def key_policy(partition: str, account: str) -> str:
+        arns = [
+            iam_policies.log_group_arn(partition=partition, region=region, account_id=account, log_group=group)
+            for group in log_groups
+        ]
+        service = iam_policies.logs_service(partition, region)
+        return json.dumps(
+            iam.account_key_policy(partition=partition, account_id=account, logs_service=service, log_group_arns=arns)
+        )
+
     key = aws.kms.Key(
         f"{scope.name}-kms",
         description=f"{cluster}: cluster PKI, join token, Secrets encryption key, etcd snapshots",
         enable_key_rotation=True,
         deletion_window_in_days=30,
-        policy=pulumi.Output.all(partition, account).apply(
-            lambda v: json.dumps(iam.account_key_policy(partition=v[0], account_id=v[1]))
-        ),
+        policy=pulumi.Output.all(partition, account).apply(lambda v: key_policy(v[0], v[1])),
         tags={"Name": cluster},
         opts=scope.keep(),
     )

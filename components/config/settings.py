@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from components.config import versions
 from components.config.schema import Problems, camel, doc_field, is_missing, parse_object
@@ -26,6 +27,7 @@ CLUSTER_MODES = ("kubeadm", "existing")
 NAT_MODES = ("none", "single", "perAz")
 API_ENDPOINTS = ("public", "internal")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+LOG_DESTINATIONS = ("cloudwatch", "stdout", "off")
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = (
     1,
@@ -182,6 +184,30 @@ class AppSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ObservabilitySettings:
+    enabled: bool = doc_field(
+        "Metrics, alerts and dashboards (kube-prometheus-stack) and log shipping (Fluent Bit).", True
+    )
+    metrics_retention_days: int = doc_field("How long Prometheus keeps metrics (days, 1 to 365).", 15)
+    metrics_storage_gb: int = doc_field(
+        "Prometheus data volume (GiB, at least 5); Prometheus also drops the oldest data at 80% of it.", 50
+    )
+    logs: str = doc_field(
+        "`cloudwatch` (kubeadm mode: one log group per cluster, the API audit log included), `stdout` (Fluent Bit prints the logs; for kind) or `off`.",
+        "cloudwatch",
+    )
+    log_retention_days: int = doc_field(
+        "Retention of the cluster's log group, one of the periods CloudWatch Logs accepts.", 30
+    )
+    api_error_percent: int = doc_field(
+        "Alert when more than this percent of the API's requests fail (5xx) for 10 minutes.", 5
+    )
+    api_p99_latency_ms: int = doc_field(
+        "Alert when the API's 99th-percentile latency stays above this (milliseconds) for 10 minutes.", 1000
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class StackConfig:
     """Everything under the `podium` namespace, as written in Pulumi.<stack>.yaml."""
 
@@ -199,6 +225,13 @@ class StackConfig:
     )
     app: AppSettings = doc_field("The web application.")
     deletion_protection: bool = doc_field("Protect stateful and hard-to-rebuild resources from deletion.", True)
+    observability: ObservabilitySettings = doc_field(
+        "Metrics, alerts, dashboards and logs.", default_factory=ObservabilitySettings
+    )
+    alert_webhook_url: str | None = doc_field(
+        "Secret: the https webhook Alertmanager sends alerts to (`pulumi config set --secret podium:alertWebhookUrl ...`). Unset: alerts show in Alertmanager and nobody is paged.",
+        None,
+    )
     tags: Mapping[str, str] = doc_field(
         "Tags on every AWS resource, besides `environment` and `managed-by`.", default_factory=_empty_map
     )
@@ -242,8 +275,16 @@ class SettingsError(ValueError):
         super().__init__(f"invalid stack configuration ({count}):\n{lines}")
 
 
-def from_config(raw: Mapping[str, Any], *, project: str, stack: str, aws_region: str | None) -> Settings:
-    """Validates `raw` (the `podium` namespace, keys without the prefix) into Settings."""
+def from_config(
+    raw: Mapping[str, Any],
+    *,
+    project: str,
+    stack: str,
+    aws_region: str | None,
+    secret_keys: frozenset[str] = frozenset(),
+) -> Settings:
+    """Validates `raw` (the `podium` namespace, keys without the prefix) into Settings;
+    `secret_keys`: the keys of `raw` the stack holds encrypted."""
     problems = Problems(NAMESPACE)
     parsed = parse_object(StackConfig, dict(raw), "", problems)
     if is_missing(parsed):  # a required key is absent: nothing to check the rules on
@@ -254,7 +295,7 @@ def from_config(raw: Mapping[str, Any], *, project: str, stack: str, aws_region:
         project=project,
         aws_region=aws_region,
     )
-    _Rules(settings, raw, problems).check()
+    _Rules(settings, raw, problems, secret_keys).check()
     if problems.lines:
         raise SettingsError(problems.lines)
     return settings
@@ -264,13 +305,16 @@ def load() -> Settings:
     """Reads the running stack's config, before any resource exists. Invalid config
     stops the program with a RunError: the CLI then prints the list, not a traceback."""
     import pulumi
+    from pulumi.runtime import config as runtime_config
 
+    values = _namespace_values(NAMESPACE)
     try:
         return from_config(
-            _namespace_values(NAMESPACE),
+            values,
             project=pulumi.get_project(),
             stack=pulumi.get_stack(),
             aws_region=pulumi.Config("aws").get("region"),
+            secret_keys=frozenset(k for k in values if runtime_config.is_config_secret(f"{NAMESPACE}:{k}")),
         )
     except SettingsError as error:
         raise pulumi.RunError(str(error)) from None
@@ -372,9 +416,10 @@ def _network(text: str) -> ipaddress.IPv4Network | None:
 class _Rules:
     """Semantic rules over parsed settings; adds one problem per broken rule."""
 
-    def __init__(self, s: Settings, raw: Mapping[str, Any], problems: Problems) -> None:
+    def __init__(self, s: Settings, raw: Mapping[str, Any], problems: Problems, secret_keys: frozenset[str]) -> None:
         self.s = s
         self.raw = raw
+        self.secret_keys = secret_keys
         self.add = problems.add
 
     def check(self) -> None:
@@ -386,8 +431,42 @@ class _Rules:
         else:
             self.existing_only()
         self.app()
+        self.observability()
         self.tags()
         self.addon_versions()
+
+    def observability(self) -> None:
+        o = self.s.observability
+        if not 1 <= o.metrics_retention_days <= 365:
+            self.add("observability.metricsRetentionDays", f"{o.metrics_retention_days} must be between 1 and 365")
+        if o.metrics_storage_gb < 5:
+            self.add("observability.metricsStorageGb", f"{o.metrics_storage_gb} must be at least 5")
+        if o.logs not in LOG_DESTINATIONS:
+            self.add("observability.logs", f"{o.logs!r} must be one of {', '.join(LOG_DESTINATIONS)}")
+        elif o.logs == "cloudwatch" and o.enabled and not self.s.on_aws:
+            self.add("observability.logs", "cloudwatch needs cluster.mode kubeadm (an AWS account): use stdout or off")
+        if o.log_retention_days not in LOG_RETENTION_DAYS:
+            self.add(
+                "observability.logRetentionDays",
+                f"{o.log_retention_days} is not a CloudWatch Logs retention period ({', '.join(map(str, LOG_RETENTION_DAYS))})",
+            )
+        if not 1 <= o.api_error_percent <= 100:
+            self.add("observability.apiErrorPercent", f"{o.api_error_percent} must be between 1 and 100")
+        if o.api_p99_latency_ms < 1:
+            self.add("observability.apiP99LatencyMs", f"{o.api_p99_latency_ms} must be positive")
+        url = self.s.alert_webhook_url
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme != "https" or not parts.hostname:
+                # Not echoed: the value is a secret.
+                self.add("alertWebhookUrl", "must be an https:// URL with a host")
+            if "alertWebhookUrl" not in self.secret_keys:
+                self.add(
+                    "alertWebhookUrl",
+                    "holds a credential: set it with `pulumi config set --secret podium:alertWebhookUrl ...`",
+                )
+            if not o.enabled:
+                self.add("alertWebhookUrl", "is only used with observability.enabled")
 
     def cidr(self, path: str, text: str) -> ipaddress.IPv4Network | None:
         try:

@@ -117,6 +117,19 @@ def charts(overrides: Mapping[str, str] | None = None) -> dict[str, Chart]:
     return result
 
 
+# Charts pinned together, never overridden one at a time: the operator's CRDs must match
+# the operator kube-prometheus-stack runs.
+_PINNED_CHARTS = ("prometheusOperatorCrds", "kubePrometheusStack", "fluentBit")
+
+
+def pinned_chart(key: str) -> Chart:
+    """A chart Podium installs at exactly the version versions.yaml pins."""
+    if key not in _PINNED_CHARTS:
+        raise KeyError(f"{key} is not a pinned chart: one of {', '.join(_PINNED_CHARTS)}")
+    entry = _versions()["charts"][key]
+    return Chart(entry["repo"], entry["chart"], str(entry["version"]))
+
+
 def addon_charts(addon: str, version: str) -> list[Chart]:
     """The charts one add-on installs at `version` (Calico: its CRDs and its operator)."""
     pinned = charts({addon: version})

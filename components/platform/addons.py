@@ -66,6 +66,33 @@ def namespace_labels(level: str) -> dict[str, str]:
     }
 
 
+def helm_release(
+    resource_name: str, chart: versions.Chart, namespace: str, values: dict[str, Any], opts: pulumi.ResourceOptions
+) -> k8s.helm.v3.Release:
+    """A release of a vendored package (charts/, locked by digest): no chart repository
+    at `up`; `./`: a missing file is an error, never a download from a repository."""
+    return k8s.helm.v3.Release(
+        resource_name,
+        name=chart.chart,
+        chart=chart.package,
+        # The provider diffs inputs only: the digest makes a changed package an upgrade.
+        description=f"{chart.chart} {chart.version} sha256:{chart.digest}",
+        namespace=namespace,
+        values=values,
+        atomic=True,
+        timeout=HELM_TIMEOUT_SECONDS,
+        opts=opts,
+    )
+
+
+def pod_security_namespace(
+    resource_name: str, name: str, level: str, opts: pulumi.ResourceOptions
+) -> k8s.core.v1.Namespace:
+    return k8s.core.v1.Namespace(
+        resource_name, metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=namespace_labels(level)), opts=opts
+    )
+
+
 class ClusterAddons(pulumi.ComponentResource):
     ingress_class: str
     default_storage_class: str | None
@@ -159,28 +186,18 @@ class ClusterAddons(pulumi.ComponentResource):
         self, key: str, namespace: str, values: dict[str, Any], depends_on: Sequence[pulumi.Resource]
     ) -> k8s.helm.v3.Release:
         chart = self._charts[key]
-        self._releases[key] = k8s.helm.v3.Release(
+        self._releases[key] = helm_release(
             f"{self._name}-{chart.chart}",
-            name=chart.chart,
-            # The vendored package (charts/, locked by digest): no chart repository at `up`.
-            # `./`: a missing file is an error, never a download from a repository "charts".
-            chart=chart.package,
-            # The provider diffs inputs only: the digest makes a changed package an upgrade.
-            description=f"{chart.chart} {chart.version} sha256:{chart.digest}",
-            namespace=namespace,
-            values=values,
-            atomic=True,
-            timeout=HELM_TIMEOUT_SECONDS,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+            chart,
+            namespace,
+            values,
+            pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
         )
         return self._releases[key]
 
     def _namespace(self, name: str, level: str, depends_on: Sequence[pulumi.Resource] = ()) -> k8s.core.v1.Namespace:
-        return k8s.core.v1.Namespace(
-            f"{self._name}-{name}",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=namespace_labels(level)),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
-        )
+        opts = pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
+        return pod_security_namespace(f"{self._name}-{name}", name, level, opts)
 
     def _storage_class(self, name: str, spec: dict[str, Any], csi: pulumi.Resource) -> k8s.storage.v1.StorageClass:
         annotations = {"storageclass.kubernetes.io/is-default-class": "true"} if spec["default"] else {}

@@ -3,6 +3,7 @@ literal-argument guard, and bucket-policy documents. Pure: no Pulumi, no AWS cal
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 POLICY_VERSION = "2012-10-17"
@@ -77,22 +78,39 @@ def web_identity_trust_policy(*, provider_arn: str, issuer_url: str, namespace: 
     )
 
 
-def account_key_policy(*, partition: str, account_id: str) -> Policy:
-    """Key policy: the account administers and uses the key through IAM, and only so.
-    It is the policy KMS gives a key created without one, written out so that it is
-    reviewed, scanned and restored by `pulumi up` if someone edits it by hand."""
+def account_key_policy(
+    *, partition: str, account_id: str, logs_service: str | None = None, log_group_arns: Sequence[str] = ()
+) -> Policy:
+    """Key policy: the account administers and uses the key through IAM (the policy
+    KMS gives a key created without one, written out so that it is reviewed, scanned
+    and restored by `pulumi up` if someone edits it by hand); and, for each of
+    `log_group_arns`, CloudWatch Logs (`logs_service`) encrypts that group's events
+    with it, and no other group's (the encryption context names the group)."""
     check_literal(partition=partition, account_id=account_id)
-    return policy_document(
-        [
+    statements: list[Statement] = [
+        {
+            "Sid": "AccountAdministersThroughIam",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ]
+    if log_group_arns:
+        assert logs_service is not None, "a log group needs the CloudWatch Logs principal of its region"
+        for arn in log_group_arns:
+            check_literal(log_group_arn=arn)
+        statements.append(
             {
-                "Sid": "AccountAdministersThroughIam",
+                "Sid": "CloudWatchLogsEncryptsTheClusterLogs",
                 "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
-                "Action": "kms:*",
+                "Principal": {"Service": logs_service},
+                "Action": ["kms:Decrypt*", "kms:Describe*", "kms:Encrypt*", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
                 "Resource": "*",
+                "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": sorted(log_group_arns)}},
             }
-        ]
-    )
+        )
+    return policy_document(statements)
 
 
 def deny_insecure_transport(bucket_arn: str) -> Policy:
