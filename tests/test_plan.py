@@ -111,9 +111,21 @@ def test_prod_estimate_covers_every_cost_kind() -> None:
         assert kind in whats, kind
     assert estimate.unpriced == []
     assert estimate.eks_equivalent is not None and estimate.eks_equivalent > 0
-    # The data claim is 100 GiB gp3 in prod.
-    (claim,) = [i for i in estimate.items if "claim" in i.what]
-    assert claim.monthly == pytest.approx(100 * cost.price_table()["ebs"]["gp3PerGbMonth"])
+    # The data claim is 100 GiB gp3 in prod, and so is Prometheus's (observability.metricsStorageGb).
+    gp3 = cost.price_table()["ebs"]["gp3PerGbMonth"]
+    claims = {(i.component, i.what): i.monthly for i in estimate.items if "claim" in i.what}
+    assert claims == {
+        ("app", "100 GiB gp3 claim (data)"): pytest.approx(100 * gp3),
+        ("observability", "100 GiB gp3 claim (Prometheus)"): pytest.approx(100 * gp3),
+    }
+    groups = [i.what for i in estimate.items if i.what.startswith("CloudWatch Logs group")]
+    assert groups == [
+        "CloudWatch Logs group (network-flow-logs), empty",
+        "CloudWatch Logs group (observability-logs), empty",
+    ]
+    assert f"CloudWatch Logs: ${cost.price_table()['cloudwatchLogs']['ingestPerGb']}/GB ingested" in " ".join(
+        estimate.usage_priced
+    )
 
 
 def test_local_stack_costs_nothing_on_aws() -> None:

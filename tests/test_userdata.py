@@ -11,6 +11,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,7 +30,7 @@ STUBBED += ["sha256sum", "tar", "containerd"]
 # The only real programs the scripts may run; anything else is "command not found",
 # so a new system-changing call cannot slip past the stubs.
 REAL = ["basename", "cat", "chmod", "cp", "date", "dirname", "grep", "head", "mkdir", "mv", "python3", "rm", "rmdir"]
-REAL += ["sed", "seq", "tee", "touch", "tr"]
+REAL += ["sed", "seq", "tee", "touch", "tr", "openssl"]
 
 PARAMS = kubeadm.ClusterParams(
     cluster_name="podium-dev",
@@ -722,6 +723,62 @@ def test_etcd_snapshot_is_uploaded_and_the_local_file_removed(node: Node) -> Non
     assert upload.endswith(f" s3://{BUCKET}/etcd/podium-dev/{NODE_NAME}/{match.group(2)}.db")
     assert [p.name for p in run.file("/var/lib/etcd").iterdir()] == ["member"]
     assert os.listdir(run.state / "s3")
+
+
+def _certificate(path: Path, days: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"),
+            *("-keyout", str(path.with_suffix(".key")), "-out", str(path), "-days", str(days), "-subj", "/CN=test"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_etcd_snapshot_publishes_its_time_and_the_certificates_expiry_for_node_exporter(node: Node) -> None:
+    from components.platform import monitoring
+
+    script = userdata.render_etcd_snapshot_script(cluster_name="podium-dev", region="eu-west-1", bucket=BUCKET)
+    (node.root / "var/lib/etcd/member").mkdir(parents=True)
+    pki = node.root / "etc/kubernetes/pki"
+    _certificate(pki / "apiserver.crt", 20)
+    _certificate(pki / "etcd/server.crt", 400)
+    before = int(time.time())
+    run = node.run(script, env={"NODE_NAME": NODE_NAME})
+    assert run.returncode == 0, run.output
+    textfiles = run.file(monitoring.TEXTFILE_DIRECTORY)
+    assert sorted(p.name for p in textfiles.iterdir()) == ["podium-certificates.prom", "podium-etcd-snapshot.prom"]
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in textfiles.iterdir())
+    expiry = {}
+    for line in (textfiles / "podium-certificates.prom").read_text().splitlines():
+        match = re.fullmatch(monitoring.CERTIFICATE_METRIC + r'\{certificate="([^"]+)"\} (\d+)', line)
+        if match:
+            expiry[match.group(1)] = int(match.group(2))
+        else:
+            assert line.startswith(
+                ("# HELP " + monitoring.CERTIFICATE_METRIC, "# TYPE " + monitoring.CERTIFICATE_METRIC + " gauge")
+            )
+    assert set(expiry) == {"apiserver", "etcd-server"}
+    assert abs(expiry["apiserver"] - (before + 20 * 86400)) < 120
+    assert abs(expiry["etcd-server"] - (before + 400 * 86400)) < 120
+    snapshot = (textfiles / "podium-etcd-snapshot.prom").read_text().splitlines()
+    assert snapshot[1] == f"# TYPE {monitoring.ETCD_SNAPSHOT_METRIC} gauge"
+    name, value = snapshot[2].split()
+    assert name == monitoring.ETCD_SNAPSHOT_METRIC and before <= int(value) <= time.time() + 1
+
+
+def test_a_failed_upload_publishes_no_snapshot_time_but_still_the_expiries(node: Node) -> None:
+    from components.platform import monitoring
+
+    script = userdata.render_etcd_snapshot_script(cluster_name="podium-dev", region="eu-west-1", bucket=BUCKET)
+    (node.root / "var/lib/etcd/member").mkdir(parents=True)
+    _certificate(node.root / "etc/kubernetes/pki/apiserver.crt", 20)
+    run = node.run(script, env={"NODE_NAME": NODE_NAME}, fail=r"^aws s3 cp")
+    assert run.returncode != 0
+    textfiles = run.file(monitoring.TEXTFILE_DIRECTORY)
+    assert sorted(p.name for p in textfiles.iterdir()) == ["podium-certificates.prom"]
 
 
 def test_etcd_snapshot_without_a_running_etcd_fails_clearly(node: Node) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from components.platform import ingress
+from components.platform import ingress, monitoring
 from tools import harness
 
 PRICES = Path(__file__).parent / "data" / "aws-prices-us-east-1.yaml"
@@ -100,6 +100,7 @@ def estimate(graph: harness.Graph, prices: Mapping[str, Any] | None = None) -> E
             add(resource, f"{count} x {instance_type}", count * month)
 
     control_plane_cost = 0.0
+    on_aws = bool(graph.of_type("aws:ec2/instance:Instance"))  # claims are EBS volumes only there
     for resource in graph.resources:
         inputs = resource.inputs
         if resource.type == "aws:ec2/instance:Instance":
@@ -137,13 +138,19 @@ def estimate(graph: harness.Graph, prices: Mapping[str, Any] | None = None) -> E
         elif resource.type == "aws:s3/bucket:Bucket":
             add(resource, f"S3 bucket ({resource.name}), empty", 0.0, "storage is usage: per GB-month")
         elif resource.type == "aws:cloudwatch/logGroup:LogGroup":
-            add(resource, "CloudWatch Logs group, empty", 0.0, "ingest and storage are usage: per GB")
-        elif resource.type == "kubernetes:apps/v1:StatefulSet":
+            add(
+                resource, f"CloudWatch Logs group ({resource.name}), empty", 0.0, "ingest and storage are usage: per GB"
+            )
+        elif resource.type == "kubernetes:apps/v1:StatefulSet" and on_aws:
             for claim in inputs["spec"].get("volumeClaimTemplates", []):
-                match = _GIB.match(claim["spec"]["resources"]["requests"]["storage"])
-                if match and graph.of_type("aws:ec2/instance:Instance"):
-                    size = int(match.group(1))
+                size = _claim_gib(claim["spec"])
+                if size:
                     add(resource, f"{size} GiB gp3 claim ({claim['metadata']['name']})", size * gp3)
+        elif resource.type == "kubernetes:helm.sh/v3:Release" and inputs.get("name") == monitoring.RELEASE and on_aws:
+            spec = inputs["values"]["prometheus"]["prometheusSpec"]["storageSpec"]["volumeClaimTemplate"]["spec"]
+            size = _claim_gib(spec)
+            if size:
+                add(resource, f"{size} GiB gp3 claim (Prometheus)", size * gp3)
         elif (
             resource.type == "kubernetes:helm.sh/v3:Release"
             and inputs.get("name") == "traefik"
@@ -166,6 +173,11 @@ def estimate(graph: harness.Graph, prices: Mapping[str, Any] | None = None) -> E
     if graph.of_type("aws:ec2/instance:Instance"):
         result.eks_equivalent = result.total - control_plane_cost + prices["eks"]["controlPlanePerHour"] * hours
     return result
+
+
+def _claim_gib(spec: Mapping[str, Any]) -> int | None:
+    match = _GIB.match(spec["resources"]["requests"]["storage"])
+    return int(match.group(1)) if match else None
 
 
 def _template_of(by_urn: Mapping[str, harness.Resource], group: harness.Resource) -> harness.Resource | None:

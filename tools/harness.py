@@ -382,14 +382,20 @@ def run(
     project: str = PROJECT,
     stack_references: Mapping[str, Graph] | None = None,
     preview: bool = False,
+    secrets: Mapping[str, str] | None = None,
 ) -> Graph:
     """Runs Podium's program for `stack` (config from its stack file unless given), or
     another `program` of `project`, whose StackReferences are answered from
     `stack_references` (fully qualified stack name -> captured graph). With `preview`,
-    new resources' ids and computed outputs stay unknown, as in `pulumi preview`."""
+    new resources' ids and computed outputs stay unknown, as in `pulumi preview`.
+    `secrets`: config values as the engine hands over decrypted secrets (the value,
+    its key marked secret), for what a stack file's `secure:` placeholders cannot show."""
     config = load_stack_config(stack) if config is None else config
     region = str(config.get("aws:region") or "us-east-1")
     flat, secret_keys = engine_config(config)
+    for key, value in (secrets or {}).items():
+        flat[key] = value
+        secret_keys.append(key)
     monitor = CapturingMonitor(PodiumMocks(region, stack_references, preview=preview))
     # The runtime's tasks belong to the loop current at set_mocks time: make it ours.
     loop = asyncio.new_event_loop()

@@ -160,8 +160,7 @@ def stack_crds(graph: harness.Graph) -> list[dict[str, Any]]:
     releases' own: render_stack gives those."""
     crds = [r.inputs for r in graph.of_type(CRD)]
     for group in graph.of_type(CONFIG_GROUP):
-        documents = yaml.load_all(group.inputs.get("yaml") or "", Loader=yaml.CSafeLoader)
-        crds += [d for d in documents if d and d.get("kind") == "CustomResourceDefinition"]
+        crds += _crds_in(group.inputs.get("yaml") or "")
     kube_version = str(graph.exports["kubernetesVersion"])
     for chart in graph.of_type(HELM_CHART):
         objects = template(
@@ -173,6 +172,13 @@ def stack_crds(graph: harness.Graph) -> list[dict[str, Any]]:
         )
         crds += [o for o in objects if o.get("kind") == "CustomResourceDefinition"]
     return crds
+
+
+@functools.cache
+def _crds_in(text: str) -> list[dict[str, Any]]:
+    """The CRDs of a YAML stream (cached: Calico's are 3 MB, asked for by many tests)."""
+    documents = yaml.load_all(text, Loader=yaml.CSafeLoader)
+    return [d for d in documents if d and d.get("kind") == "CustomResourceDefinition"]
 
 
 def served_api_versions(graph: harness.Graph) -> list[str]:

@@ -41,7 +41,8 @@ def write_objects(objects: Iterable[dict[str, Any]], directory: Path) -> list[Pa
     written = []
     for manifest in objects:
         path = directory / file_name(manifest)
-        path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+        # libyaml's emitter: the CRDs alone are megabytes.
+        path.write_text(yaml.dump(manifest, Dumper=yaml.CSafeDumper, sort_keys=False))
         written.append(path)
     return written
 

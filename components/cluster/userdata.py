@@ -148,8 +148,22 @@ def _validate(boot: NodeBoot) -> None:
     )
 
 
+# node-exporter's textfile collector reads *.prom files here, on the host; the snapshot
+# timer writes when it last uploaded and when each kubeadm certificate expires.
+TEXTFILE_DIRECTORY = "/var/lib/node_exporter/textfile"
+ETCD_SNAPSHOT_METRIC = "podium_etcd_snapshot_last_success_timestamp_seconds"
+CERTIFICATE_METRIC = "podium_certificate_expiry_timestamp_seconds"
+
+
 def render_etcd_snapshot_script(*, cluster_name: str, region: str, bucket: str) -> str:
-    values = {"PODIUM_BUCKET": bucket, "PODIUM_CLUSTER_NAME": cluster_name, "PODIUM_REGION": region}
+    values = {
+        "PODIUM_BUCKET": bucket,
+        "PODIUM_CLUSTER_NAME": cluster_name,
+        "PODIUM_REGION": region,
+        "PODIUM_TEXTFILE_DIRECTORY": TEXTFILE_DIRECTORY,
+        "PODIUM_SNAPSHOT_METRIC": ETCD_SNAPSHOT_METRIC,
+        "PODIUM_CERTIFICATE_METRIC": CERTIFICATE_METRIC,
+    }
     return fill(_script("etcd-snapshot.sh"), values, name="etcd-snapshot.sh")
 
 

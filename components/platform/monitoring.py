@@ -21,6 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+# What the control planes' snapshot timer publishes through node-exporter's textfile
+# collector (components/cluster/scripts/etcd-snapshot.sh), and where.
+from components.cluster.userdata import CERTIFICATE_METRIC, ETCD_SNAPSHOT_METRIC, TEXTFILE_DIRECTORY
+
 NAMESPACE = "monitoring"
 NODE_EXPORTER_NAMESPACE = "monitoring-node"
 RELEASE = "kube-prometheus-stack"
@@ -29,11 +33,7 @@ PROMETHEUS_POD_LABELS = {"podium.io/scraper": "prometheus"}  # what NetworkPolic
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 ALERT_WEBHOOK_SECRET = "alertmanager-webhook"
 ALERT_WEBHOOK_KEY = "url"
-# node-exporter reads *.prom files here (on the host); the control planes' timer writes them.
-TEXTFILE_DIRECTORY = "/var/lib/node_exporter/textfile"
 DASHBOARD_LABEL = {"grafana_dashboard": "1"}  # what Grafana's dashboard sidecar loads
-ETCD_SNAPSHOT_METRIC = "podium_etcd_snapshot_last_success_timestamp_seconds"
-CERTIFICATE_METRIC = "podium_certificate_expiry_timestamp_seconds"
 API_METRICS_PORT = 9797  # podinfo --port-metrics
 DB_EXPORTER_PORT = 9216
 CERTIFICATE_WARNING_DAYS = 30
