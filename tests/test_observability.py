@@ -501,3 +501,20 @@ def test_the_log_shipping_policy_is_parliament_clean_and_names_only_the_groups_s
         iam_policies.log_shipping_policy(
             partition="aws", region="us-east-1", account_id="123456789012", log_group="/podium/*"
         )
+
+
+@pytest.mark.parametrize("stack", ["dev", "local"])
+def test_a_new_exporter_password_reruns_the_user_job_and_restarts_the_exporter(stack: str) -> None:
+    import hashlib
+
+    graph = graph_for(stack)
+    password = graph.one("random:index/randomPassword:RandomPassword", "app-db-metrics-password").state["result"]
+    revision = hashlib.sha256(password.encode()).hexdigest()[:16]
+    owners = {o["metadata"]["name"]: o for o in render.kubernetes_objects(graph) if o["kind"] in ("Job", "Deployment")}
+    for name in (m.DB_USERS, m.DB_METRICS):
+        annotations = owners[name]["spec"]["template"]["metadata"]["annotations"]
+        # The digest, shown as it is (not redacted), and never the password itself.
+        assert annotations == {m.PASSWORD_REVISION: revision}, name
+        assert password not in json.dumps(owners[name])
+    (job,) = [r for r in graph.of_type("kubernetes:batch/v1:Job")]
+    assert job.delete_before_replace  # a fixed name: the replacement runs after the old Job is gone

@@ -644,8 +644,14 @@ def db_users_script() -> str:
     )
 
 
-def db_users_job(db_image: str, script_config_map: str) -> dict[str, Any]:
-    """Runs `db_users_script` with the root password, once per change of its inputs."""
+# On a pod template: the revision of the password it uses. A new password changes the
+# template, so the db-users Job runs again (Pulumi replaces a Job whose spec changes)
+# and the exporter restarts with it.
+PASSWORD_REVISION = "podium.dev/password-revision"
+
+
+def db_users_job(db_image: str, script_config_map: str, password_revision: Any) -> dict[str, Any]:
+    """Runs `db_users_script` with the root password, again for every new password."""
     cpu, memory = BACKUP_RESOURCES
     job = container(
         DB_USERS,
@@ -672,7 +678,7 @@ def db_users_job(db_image: str, script_config_map: str) -> dict[str, Any]:
         "backoffLimit": 6,
         "activeDeadlineSeconds": 900,
         "template": {
-            "metadata": {"labels": labels(DB_USERS)},
+            "metadata": {"labels": labels(DB_USERS), "annotations": {PASSWORD_REVISION: password_revision}},
             "spec": pod_spec(DB_USERS, [job], volumes, restart_policy="OnFailure"),
         },
     }

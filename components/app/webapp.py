@@ -9,6 +9,7 @@ On an existing cluster it goes to a claim in the namespace.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,6 +253,10 @@ class WebApp(pulumi.ComponentResource):
             f"{self._name}-db-metrics-password", length=32, special=False, opts=self._child()
         )
         metrics_password = pulumi.Output.secret(password.result)
+        # A digest, not the password: safe to show, and it changes with the password.
+        revision = pulumi.Output.unsecret(metrics_password.apply(lambda p: hashlib.sha256(p.encode()).hexdigest()[:16]))
+        exporter = m.deployment(m.DB_METRICS, m.db_metrics_pod(monitoring.exporter_image, "db-metrics"))
+        exporter["template"]["metadata"]["annotations"] = {m.PASSWORD_REVISION: revision}
         user_secret = self._secret("db-metrics-user", m.DB_USERS, {"password": metrics_password})
         exporter_secret = self._secret(
             "db-metrics", m.DB_METRICS, {"uri": metrics_password.apply(m.db_metrics_connection)}
@@ -260,7 +265,7 @@ class WebApp(pulumi.ComponentResource):
         users = self._object(
             "Job",
             m.DB_USERS,
-            m.db_users_job(args.db_image, "db-users-job"),
+            m.db_users_job(args.db_image, "db-users-job", revision),
             depends_on=[database, user_secret, script],
             annotations=m.WORKLOAD_ANNOTATIONS,
         )
@@ -270,7 +275,7 @@ class WebApp(pulumi.ComponentResource):
         self._object(
             "Deployment",
             m.DB_METRICS,
-            m.deployment(m.DB_METRICS, m.db_metrics_pod(monitoring.exporter_image, "db-metrics")),
+            exporter,
             depends_on=[users, exporter_secret],
             annotations=m.DB_METRICS_SKIPS,
         )
