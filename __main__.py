@@ -22,7 +22,7 @@ from components.shared.aws_provider import aws_provider, default_tags
 
 settings = stack_settings.load()
 observed = settings.observability
-logs_to_cloudwatch = settings.on_aws and observed.enabled and observed.logs == "cloudwatch"
+logs_to_cloudwatch = settings.log_destination == "cloudwatch"
 
 outputs.export("environment", settings.environment)
 outputs.export("clusterName", settings.cluster_name)
@@ -196,7 +196,7 @@ if observed.enabled:
                 if settings.on_aws
                 else None,
             ),
-            logs=observed.logs,
+            logs=settings.log_destination,
             cloudwatch=cloudwatch,
             alert_webhook_url=pulumi.Output.secret(settings.alert_webhook_url) if settings.alert_webhook_url else None,
             protect=settings.deletion_protection,

@@ -239,13 +239,22 @@ def test_every_alert_the_issue_names_exists_with_a_runbook(stack: str) -> None:
         "PodiumKubeletCertificateExpiresSoon",
     }
     if stack != "local":  # etcd snapshots and kubeadm's certificates: control planes Podium built
-        wanted |= {"PodiumEtcdSnapshotTooOld", "PodiumControlPlaneCertificateExpiresSoon"}
+        wanted |= {"PodiumEtcdSnapshotTooOld", "PodiumEtcdSnapshotMissing", "PodiumControlPlaneCertificateExpiresSoon"}
     assert set(alerts) == wanted
     assert all(
         len(a["annotations"]["runbook"]) > 30 and a["labels"]["severity"] in ("warning", "critical")
         for a in alerts.values()
     )
-    # The kube-prometheus rules stay on besides Podium's.
+    # The kube-prometheus rules stay on besides Podium's, less the few Podium's replace.
+    defaults = {
+        r["alert"]
+        for o in stack_release(stack, monitoring.RELEASE).of_kind("PrometheusRule")
+        for g in o["spec"]["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    }
+    assert {"KubePodNotReady", "KubeDeploymentReplicasMismatch", "Watchdog"} <= defaults
+    assert defaults.isdisjoint(monitoring.REPLACED_DEFAULT_ALERTS)
     assert any(
         o["metadata"]["name"].endswith("-etcd") or "kubernetes-apps" in o["metadata"]["name"]
         for o in stack_release(stack, monitoring.RELEASE).of_kind("PrometheusRule")
@@ -265,7 +274,10 @@ def test_alert_thresholds_follow_the_stacks_schedules_and_targets(
     assert alerts["PodiumApiErrorRatioHigh"]["expr"].endswith(f"> {error_ratio}")
     assert alerts["PodiumApiLatencyHigh"]["expr"].endswith(f"> {latency}")
     interval = stack_config(stack)["podium:controlPlane"].get("etcdSnapshotIntervalMinutes", 60)
-    assert f"> {interval * 120}" in alerts["PodiumEtcdSnapshotTooOld"]["expr"]
+    # Fires at twice the interval: the age is in the expression, the wait is short.
+    assert alerts["PodiumEtcdSnapshotTooOld"]["expr"].endswith(f"> {interval * 120}")
+    assert alerts["PodiumEtcdSnapshotTooOld"]["for"] == "10m"
+    assert alerts["PodiumEtcdSnapshotMissing"]["for"] == "2h" and interval == 60
     # The metrics the control planes' timer writes are the ones the alerts read.
     assert monitoring.ETCD_SNAPSHOT_METRIC in alerts["PodiumEtcdSnapshotTooOld"]["expr"]
     assert monitoring.CERTIFICATE_METRIC in alerts["PodiumControlPlaneCertificateExpiresSoon"]["expr"]
@@ -281,6 +293,10 @@ def test_alert_thresholds_follow_the_stacks_schedules_and_targets(
         ("0 0 1 * *", 31 * 86400),
         ("0 0 1,15 * *", 17 * 86400),
         ("0 0 1 * 0", 7 * 86400),  # either the 1st or a Sunday: the week is the longest gap
+        # `*/2` starts with `*`: for cron both day fields must match, odd days that are
+        # Mondays, which can be three weeks apart.
+        ("0 0 */2 * 1", 21 * 86400),
+        ("0 0 * * 1", 7 * 86400),
         ("@hourly", 3600),
     ],
 )
@@ -309,9 +325,13 @@ def test_node_exporter_alone_runs_privileged_and_reads_the_textfile_directory(st
     ]
     assert {o["metadata"]["namespace"] for o in pods} == {monitoring.NAMESPACE}
     (exporter,) = containers(daemon_set)
-    mounts = {v["mountPath"] for v in exporter["volumeMounts"]}
-    textfile_arg = f"--collector.textfile.directory=/host/root{monitoring.TEXTFILE_DIRECTORY}"
-    assert textfile_arg in exporter["args"] and "/host/root" in mounts
+    # The directory exists on every node (the kubelet creates it), timer or not: a missing
+    # one is a scrape error kube-prometheus alerts on.
+    (mount,) = [v for v in exporter["volumeMounts"] if v["mountPath"] == monitoring.TEXTFILE_MOUNT]
+    (volume,) = [v for v in daemon_set["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"]]
+    assert volume["hostPath"] == {"path": monitoring.TEXTFILE_DIRECTORY, "type": "DirectoryOrCreate"}
+    assert mount["readOnly"] is True
+    assert f"--collector.textfile.directory={monitoring.TEXTFILE_MOUNT}" in exporter["args"]
     assert daemon_set["spec"]["template"]["spec"]["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert exporter["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert {"operator": "Exists", "effect": "NoSchedule"} in daemon_set["spec"]["template"]["spec"]["tolerations"]
@@ -462,8 +482,12 @@ def test_fluent_bit_ships_container_and_audit_logs_to_the_clusters_group_with_it
 
 
 def fluent_bit_sections(stack: str) -> list[tuple[str, dict[str, str]]]:
+    return _sections(stack_release(stack, "fluent-bit"))
+
+
+def _sections(release: helm_render.Rendered) -> list[tuple[str, dict[str, str]]]:
     """Fluent Bit's classic configuration as rendered: (section, key -> value)."""
-    (config_map,) = stack_release(stack, "fluent-bit").of_kind("ConfigMap")
+    (config_map,) = release.of_kind("ConfigMap")
     sections: list[tuple[str, dict[str, str]]] = []
     for line in config_map["data"]["fluent-bit.conf"].splitlines():
         if line.startswith("[") and line.endswith("]"):
@@ -472,6 +496,34 @@ def fluent_bit_sections(stack: str) -> list[tuple[str, dict[str, str]]]:
             key, _, value = line.strip().partition(" ")
             sections[-1][1][key] = value.strip()
     return sections
+
+
+@pytest.mark.parametrize("stack", ["dev", "local"])
+def test_fluent_bit_does_not_read_its_own_log(stack: str) -> None:
+    import fnmatch
+
+    (tail,) = [
+        s for name, s in fluent_bit_sections(stack) if name == "INPUT" and s["Path"].startswith("/var/log/containers")
+    ]
+    (daemon_set,) = stack_release(stack, "fluent-bit").of_kind("DaemonSet")
+    own = f"/var/log/containers/{daemon_set['metadata']['name']}-x7k2p_{daemon_set['metadata']['namespace']}_fluent-bit-0123abcd.log"
+    assert fnmatch.fnmatch(own, tail["Exclude_Path"])
+    assert not fnmatch.fnmatch("/var/log/containers/api-5d8f_podium_api-0123abcd.log", tail["Exclude_Path"])
+    security = containers(daemon_set)[0]["securityContext"]
+    assert security["runAsUser"] == 0 and security["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_an_existing_cluster_without_an_observability_section_logs_to_stdout() -> None:
+    config = stack_config("local")
+    del config["podium:observability"]
+    assert problems_of(config) == []
+    graph = harness.run("local", config)
+    outputs = [
+        s
+        for name, s in _sections(next(r for r in helm_render.render_stack(graph) if r.release == "fluent-bit"))
+        if name == "OUTPUT"
+    ]
+    assert [o["Name"] for o in outputs] == ["stdout"]
 
 
 def test_local_prints_the_logs_to_stdout_and_touches_no_aws() -> None:

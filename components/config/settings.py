@@ -192,9 +192,9 @@ class ObservabilitySettings:
     metrics_storage_gb: int = doc_field(
         "Prometheus data volume (GiB, at least 5); Prometheus also drops the oldest data at 80% of it.", 50
     )
-    logs: str = doc_field(
-        "`cloudwatch` (kubeadm mode: one log group per cluster, the API audit log included), `stdout` (Fluent Bit prints the logs; for kind) or `off`.",
-        "cloudwatch",
+    logs: str | None = doc_field(
+        "`cloudwatch` (kubeadm mode: one log group per cluster, the API audit log included), `stdout` (Fluent Bit prints the logs; for kind) or `off`; unset: `cloudwatch` in kubeadm mode, `stdout` in existing mode.",
+        None,
     )
     log_retention_days: int = doc_field(
         "Retention of the cluster's log group, one of the periods CloudWatch Logs accepts.", 30
@@ -263,6 +263,13 @@ class Settings(StackConfig):
     @property
     def on_aws(self) -> bool:
         return self.cluster.mode == "kubeadm"
+
+    @property
+    def log_destination(self) -> str:
+        """Where Fluent Bit sends the logs: observability.logs, or by the cluster's mode."""
+        if not self.observability.enabled:
+            return "off"
+        return self.observability.logs or ("cloudwatch" if self.on_aws else "stdout")
 
 
 class SettingsError(ValueError):
@@ -441,7 +448,7 @@ class _Rules:
             self.add("observability.metricsRetentionDays", f"{o.metrics_retention_days} must be between 1 and 365")
         if o.metrics_storage_gb < 5:
             self.add("observability.metricsStorageGb", f"{o.metrics_storage_gb} must be at least 5")
-        if o.logs not in LOG_DESTINATIONS:
+        if o.logs is not None and o.logs not in LOG_DESTINATIONS:
             self.add("observability.logs", f"{o.logs!r} must be one of {', '.join(LOG_DESTINATIONS)}")
         elif o.logs == "cloudwatch" and o.enabled and not self.s.on_aws:
             self.add("observability.logs", "cloudwatch needs cluster.mode kubeadm (an AWS account): use stdout or off")

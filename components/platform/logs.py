@@ -21,6 +21,8 @@ from components.shared import workload_role
 
 NAMESPACE = "logging"
 SERVICE_ACCOUNT = "fluent-bit"
+# The kubelet's names: <pod>_<namespace>_<container>-<id>.log, the pods named after the DaemonSet.
+OWN_LOGS = f"/var/log/containers/fluent-bit-*_{NAMESPACE}_*.log"
 CONTAINERS_STREAM_PREFIX = "containers."
 AUDIT_STREAM_PREFIX = "audit."
 TOKEN_VOLUME = "aws-token"
@@ -49,6 +51,8 @@ def pipeline(target: CloudWatchTarget | None) -> dict[str, str]:
                 ("Name", "tail"),
                 ("Tag", "kube.*"),
                 ("Path", "/var/log/containers/*.log"),
+                # Not its own log: printed to stdout, it would read back what it prints.
+                ("Exclude_Path", OWN_LOGS),
                 ("multiline.parser", "cri"),
                 ("DB", POSITIONS.format(input="containers")),
                 ("Mem_Buf_Limit", "16MB"),
@@ -122,6 +126,9 @@ def fluent_bit_values(target: CloudWatchTarget | None) -> dict[str, Any]:
         "resources": resources("50m", "64Mi", "500m", "256Mi"),
         "podSecurityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
         "securityContext": {
+            # Root, said explicitly (the image sets no user): the host's logs are root's.
+            "runAsUser": 0,
+            "runAsNonRoot": False,
             "readOnlyRootFilesystem": True,
             "allowPrivilegeEscalation": False,
             # Root reads root's files by their owner bits: no capability is needed.

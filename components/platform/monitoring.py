@@ -33,10 +33,19 @@ PROMETHEUS_POD_LABELS = {"podium.io/scraper": "prometheus"}  # what NetworkPolic
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 ALERT_WEBHOOK_SECRET = "alertmanager-webhook"
 ALERT_WEBHOOK_KEY = "url"
-DASHBOARD_LABEL = {"grafana_dashboard": "1"}  # what Grafana's dashboard sidecar loads
+DASHBOARD_LABEL = {"grafana_dashboard": "1"}
+TEXTFILE_MOUNT = "/host/textfile"  # TEXTFILE_DIRECTORY, inside node-exporter  # what Grafana's dashboard sidecar loads
 API_METRICS_PORT = 9797  # podinfo --port-metrics
 DB_EXPORTER_PORT = 9216
 CERTIFICATE_WARNING_DAYS = 30
+# kube-prometheus alerts that Podium's own (alert_groups) replace.
+REPLACED_DEFAULT_ALERTS = (
+    "KubePodCrashLooping",
+    "KubeHpaMaxedOut",
+    "KubeNodeNotReady",
+    "KubeletClientCertificateExpiration",
+    "KubeletServerCertificateExpiration",
+)
 # The chart's own node-exporter arguments, kept: setting extraArgs replaces the list.
 _NODE_EXPORTER_ARGS = (
     "--collector.filesystem.mount-points-exclude=^/(dev|proc|sys|run/containerd/.+|var/lib/docker/.+|var/lib/kubelet/.+)($|/)",
@@ -86,11 +95,15 @@ def stack_values(p: MetricsParams) -> dict[str, Any]:
     return {
         # The CRDs come from prometheus-operator-crds, applied server-side beforehand.
         "crds": {"enabled": False},
+        # The default rules stay, but for the few Podium's own alerts replace (same
+        # condition, with a runbook): one incident, one page.
+        "defaultRules": {"disabled": {name: True for name in REPLACED_DEFAULT_ALERTS}},
         "prometheus": {
             "prometheusSpec": {
                 "retention": f"{p.retention_days}d",
-                # Before the volume fills up, the oldest blocks go.
-                "retentionSize": f"{p.storage_gb * 8 // 10}GB",
+                # Before the volume fills up, the oldest blocks go: at 70%, below the
+                # 80% at which PodiumVolumeAlmostFull would fire on Prometheus's own claim.
+                "retentionSize": f"{p.storage_gb * 7 // 10}GB",
                 "storageSpec": {"volumeClaimTemplate": {"spec": claim}},
                 "resources": SIZES["prometheus"],
                 "podMetadata": {"labels": PROMETHEUS_POD_LABELS},
@@ -124,8 +137,18 @@ def stack_values(p: MetricsParams) -> dict[str, Any]:
                 "allowPrivilegeEscalation": False,
                 "capabilities": {"drop": ["ALL"]},
             },
-            # The host's root is mounted at /host/root: its textfile directory needs no volume of its own.
-            "extraArgs": [*_NODE_EXPORTER_ARGS, f"--collector.textfile.directory=/host/root{TEXTFILE_DIRECTORY}"],
+            # Its own mount, created on every node (DirectoryOrCreate): node-exporter reports a
+            # missing directory as a scrape error, which kube-prometheus alerts on.
+            "extraArgs": [*_NODE_EXPORTER_ARGS, f"--collector.textfile.directory={TEXTFILE_MOUNT}"],
+            "extraHostVolumeMounts": [
+                {
+                    "name": "textfile",
+                    "hostPath": TEXTFILE_DIRECTORY,
+                    "type": "DirectoryOrCreate",
+                    "mountPath": TEXTFILE_MOUNT,
+                    "readOnly": True,
+                }
+            ],
         },
         # kind binds these to 127.0.0.1 and Podium does not reconfigure it: no target to scrape.
         "kubeEtcd": {"enabled": p.on_aws},
@@ -201,7 +224,8 @@ def cron_longest_gap_seconds(schedule: str) -> int:
             continue
         # cron: with both day fields restricted, either one matching runs the job.
         by_dom, by_dow = day.day in days, (day.isoweekday() % 7) in weekdays
-        both_restricted = dom != "*" and dow != "*"
+        # As Kubernetes' cron library: a day field starting with `*` (`*/2` too) is unrestricted.
+        both_restricted = not dom.startswith("*") and not dow.startswith("*")
         runs_today = (by_dom or by_dow) if both_restricted else (by_dom and by_dow)
         if not runs_today:
             continue
@@ -342,11 +366,20 @@ def alert_groups(p: AlertParams) -> list[dict[str, Any]]:
         cluster += [
             _alert(
                 "PodiumEtcdSnapshotTooOld",
-                f"time() - max by (instance) ({ETCD_SNAPSHOT_METRIC}) > {deadline} or absent({ETCD_SNAPSHOT_METRIC})",
-                _duration(deadline),
+                f"time() - max by (instance) ({ETCD_SNAPSHOT_METRIC}) > {deadline}",
+                "10m",
                 "critical",
                 f"A control plane has not uploaded an etcd snapshot for twice the interval ({_duration(deadline)})",
                 "journalctl -u podium-etcd-snapshot on the control plane (Session Manager); check the bucket policy",
+            ),
+            _alert(
+                "PodiumEtcdSnapshotMissing",
+                f"absent({ETCD_SNAPSHOT_METRIC})",
+                _duration(deadline),
+                "critical",
+                f"No control plane has reported an etcd snapshot for {_duration(deadline)}",
+                "Check the podium-etcd-snapshot timer on each control plane; control planes older than the snapshot"
+                " metric publish none (docs/operations.md, clusters created before observability)",
             ),
             _alert(
                 "PodiumControlPlaneCertificateExpiresSoon",
