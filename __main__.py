@@ -3,7 +3,7 @@
 import pulumi
 
 from components.app import manifests as app_manifests
-from components.app.webapp import AppMonitoring, BackupTarget, WebApp, WebAppArgs
+from components.app.webapp import AppMonitoring, AppTls, BackupTarget, WebApp, WebAppArgs
 from components.cluster.addon_roles import AddonRoles
 from components.cluster.bootstrap import ClusterBootstrap, ClusterBootstrapArgs
 from components.cluster.kubeadm import Taint
@@ -12,10 +12,11 @@ from components.cluster.node_group import NodeGroup, NodeGroupArgs
 from components.config import outputs, versions
 from components.config import settings as stack_settings
 from components.network.network import Network, NetworkArgs
-from components.platform import logs, monitoring
+from components.platform import logs, monitoring, tls
 from components.platform.addons import ClusterAddons, ClusterAddonsArgs, WorkerGate
 from components.platform.certificates import KIND_NODE_NAME_PATTERN, ec2_node_name_pattern
-from components.platform.ingress import INGRESS_NAMESPACE, LOCAL_HTTP_HOST_PORT
+from components.platform.edge import Edge, EdgeArgs
+from components.platform.ingress import INGRESS_NAMESPACE, LOCAL_HTTP_HOST_PORT, LOCAL_HTTPS_HOST_PORT
 from components.platform.observability import CloudWatchLogs, Observability, ObservabilityArgs
 from components.platform.provider import cluster_provider
 from components.shared.aws_provider import aws_provider, default_tags
@@ -128,7 +129,7 @@ if settings.on_aws:
         internal_cidrs=[settings.network.cidr, settings.cluster.pod_cidr],
         issuer=bootstrap.issuer,
     )
-    app_url = f"http://{settings.app.hostname}"
+    service_account_issuer = bootstrap.issuer
     cloudwatch: CloudWatchLogs | None = (
         CloudWatchLogs(
             region=settings.region,
@@ -151,7 +152,7 @@ else:
     cloud_providers = []
     backup_target = None
     cloudwatch = None
-    app_url = f"http://{settings.app.hostname}:{LOCAL_HTTP_HOST_PORT}"
+    service_account_issuer = None
 
 addons = ClusterAddons(
     "addons",
@@ -170,6 +171,47 @@ addons = ClusterAddons(
     ),
     opts=pulumi.ResourceOptions(providers=[k8s]),
 )
+
+tls_mode = settings.tls_mode
+dns = settings.dns
+route53 = (
+    tls.Route53(region=settings.region, hosted_zone_id=dns.hosted_zone_id, zone=dns.zone)
+    if dns.provider == "route53" and dns.hosted_zone_id and dns.zone
+    else None
+)
+app_tls: AppTls | None = None
+if tls_mode != "none" or route53 is not None:
+    edge = Edge(
+        "edge",
+        EdgeArgs(
+            cluster_name=settings.cluster_name,
+            hostname=settings.app.hostname,
+            tls_mode=tls_mode,
+            acme_server=settings.app.tls.acme_server,
+            email=settings.app.tls.email,
+            ingress_class=addons.ingress_class,
+            route53=route53,
+            issuer=service_account_issuer,
+            depends_on=addons.ready,
+        ),
+        opts=pulumi.ResourceOptions(providers=[k8s, *cloud_providers]),
+    )
+    if edge.certificate_issuer is not None:
+        app_tls = AppTls(
+            ingress=app_manifests.Tls(
+                issuer=edge.certificate_issuer,
+                # Only a certificate browsers trust may be pinned by HSTS.
+                hsts=tls_mode == "acme" and settings.app.tls.acme_server == "production",
+                https_port=None if settings.on_aws else LOCAL_HTTPS_HOST_PORT,
+                dns_record=route53 is not None,
+            ),
+            ready=edge.ready,
+            http01_solver=(tls.HTTP01_SOLVER_LABELS, tls.HTTP01_SOLVER_PORT)
+            if tls_mode == "acme" and route53 is None
+            else None,
+        )
+port = "" if settings.on_aws else f":{LOCAL_HTTPS_HOST_PORT if app_tls else LOCAL_HTTP_HOST_PORT}"
+app_url = f"{'https' if app_tls else 'http'}://{settings.app.hostname}{port}"
 
 app_monitoring: AppMonitoring | None = None
 if observed.enabled:
@@ -237,6 +279,7 @@ webapp = WebApp(
         protect=settings.deletion_protection,
         depends_on=addons.ready,
         monitoring=app_monitoring,
+        tls=app_tls,
     ),
     opts=pulumi.ResourceOptions(providers=[k8s, *cloud_providers]),
 )

@@ -331,7 +331,11 @@ def test_plain_objects_pass_kubernetes_validate_strict(stack: str) -> None:
     graph = graph_for(stack)
     minor = stack_config(stack)["podium:kubernetesVersion"].rsplit(".", 1)[0]
     # Custom resources are checked against their CRDs' schemas (tests/test_observability.py).
-    custom_groups = {crd["spec"]["group"] for crd in helm_render.stack_crds(graph)}
+    crds = [
+        *helm_render.stack_crds(graph),
+        *(o for r in rendered_for(stack).values() for o in r.of_kind("CustomResourceDefinition")),
+    ]
+    custom_groups = {crd["spec"]["group"] for crd in crds}
     objects = [
         r
         for r in graph.resources

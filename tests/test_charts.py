@@ -155,12 +155,14 @@ def test_what_each_release_renders(stack: str) -> None:
     expected |= {
         "kube-prometheus-stack": {"Prometheus", "Alertmanager", "Deployment", "DaemonSet", "ServiceMonitor"},
         "fluent-bit": {"DaemonSet", "ConfigMap", "ServiceMonitor"},
+        "cert-manager": {"Deployment", "CustomResourceDefinition", "ValidatingWebhookConfiguration"},
     }
     if stack != "local":
         expected |= {
             "tigera-operator": {"Deployment", "Installation"},
             "aws-cloud-controller-manager": {"DaemonSet", "ClusterRole"},
             "aws-ebs-csi-driver": {"Deployment", "DaemonSet", "CSIDriver"},
+            "external-dns": {"Deployment", "ClusterRole", "ServiceAccount"},
         }
     assert set(kinds) == set(expected)
     for name, wanted in expected.items():

@@ -156,7 +156,10 @@ def test_ingress_routes_the_hostname(stack: str) -> None:
     assert rule["host"] == stack_config(stack)["podium:app"]["hostname"]
     routes = {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
     assert routes == {"/": "frontend", "/api": "api"}
-    assert graph.exports["appUrl"].startswith(f"http://{rule['host']}")
+    # Every stack here serves HTTPS (dev, staging, prod: ACME; local: the cluster's CA).
+    assert spec["tls"] == [{"hosts": [rule["host"]], "secretName": m.TLS_SECRET}]
+    port = ":8443" if stack == "local" else ""
+    assert graph.exports["appUrl"] == f"https://{rule['host']}{port}"
     assert graph.exports["appNamespace"] == m.NAMESPACE
 
 

@@ -370,7 +370,60 @@ def service(
     return spec
 
 
-def ingress(hostname: str, ingress_class: str) -> dict[str, Any]:
+# -- HTTPS ---------------------------------------------------------------------------
+
+TLS_SECRET = "podium-tls"
+REDIRECT_MIDDLEWARE, HSTS_MIDDLEWARE = "redirect-https", "hsts"
+HSTS_SECONDS = 31536000  # a year
+
+
+@dataclass(frozen=True)
+class Tls:
+    """HTTPS for the Ingress: the ClusterIssuer of its certificate, whether to send HSTS
+    (only with a certificate browsers trust), the HTTPS port clients use (None: 443), and
+    whether external-dns keeps the hostname's record."""
+
+    issuer: str
+    hsts: bool
+    https_port: int | None
+    dns_record: bool
+
+
+def certificate(hostname: str, issuer: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": object_metadata(FRONTEND, TLS_SECRET),
+        "spec": {
+            "secretName": TLS_SECRET,
+            "dnsNames": [hostname],
+            "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+            "issuerRef": {"name": issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"},
+        },
+    }
+
+
+def middlewares(tls: Tls) -> dict[str, dict[str, Any]]:
+    """Traefik middlewares of the Ingress: HTTP to HTTPS (a permanent redirect), and
+    with `hsts`, Strict-Transport-Security on every answer."""
+    redirect: dict[str, Any] = {"scheme": "https", "permanent": True}
+    if tls.https_port:
+        redirect["port"] = str(tls.https_port)
+    found = {REDIRECT_MIDDLEWARE: {"redirectScheme": redirect}}
+    if tls.hsts:
+        found[HSTS_MIDDLEWARE] = {"headers": {"stsSeconds": HSTS_SECONDS, "stsIncludeSubdomains": False}}
+    return found
+
+
+def ingress_annotations(hostname: str, tls: Tls) -> dict[str, str]:
+    chain = ",".join(f"{NAMESPACE}-{name}@kubernetescrd" for name in middlewares(tls))
+    annotations = {"traefik.ingress.kubernetes.io/router.middlewares": chain}
+    if tls.dns_record:
+        annotations["external-dns.alpha.kubernetes.io/hostname"] = hostname
+    return annotations
+
+
+def ingress(hostname: str, ingress_class: str, tls: Tls | None = None) -> dict[str, Any]:
     def path(prefix: str, component: str, port: int) -> dict[str, Any]:
         return {
             "path": prefix,
@@ -378,10 +431,13 @@ def ingress(hostname: str, ingress_class: str) -> dict[str, Any]:
             "backend": {"service": {"name": component, "port": {"number": port}}},
         }
 
-    return {
+    spec: dict[str, Any] = {
         "ingressClassName": ingress_class,
         "rules": [{"host": hostname, "http": {"paths": [path("/api", API, API_PORT), path("/", FRONTEND, 80)]}}],
     }
+    if tls is not None:
+        spec["tls"] = [{"hosts": [hostname], "secretName": TLS_SECRET}]
+    return spec
 
 
 # -- database ----------------------------------------------------------------------
@@ -713,14 +769,19 @@ class Scraper:
 
 
 def network_policies(
-    ingress_namespace: str, *, internet_except: Sequence[str] | None, scraper: Scraper | None = None
+    ingress_namespace: str,
+    *,
+    internet_except: Sequence[str] | None,
+    scraper: Scraper | None = None,
+    http01_solver: tuple[Mapping[str, str], int] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Deny everything, then allow exactly: DNS for all; the ingress controller to the
     front end and (the Ingress's /api route) the API; front end to API; API to
     database; backup to database and, with `internet_except` (AWS), backup to HTTPS
     anywhere but those cluster-internal ranges (S3). With a `scraper`: Prometheus, and
     only Prometheus, to the API's metrics port and to the database exporter; the
-    exporter and the db-users Job to the database."""
+    exporter and the db-users Job to the database. With `http01_solver` (the labels and
+    port of cert-manager's HTTP-01 solver pods): the ingress controller to them."""
     ingress_controller = {
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ingress_namespace}},
         "podSelector": {"matchLabels": INGRESS_POD_LABELS},
@@ -778,4 +839,15 @@ def network_policies(
         DB: allow(DB, ingress=[{"from": db_clients, "ports": _ports(DB_PORT)}]),
         BACKUP: allow(BACKUP, egress=backup_egress),
         **monitored,
+        **(
+            {
+                "acme-http01-solver": {
+                    "podSelector": {"matchLabels": dict(http01_solver[0])},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [{"from": [ingress_controller], "ports": _ports(http01_solver[1])}],
+                }
+            }
+            if http01_solver
+            else {}
+        ),
     }

@@ -22,6 +22,7 @@ import pulumi_random as random
 
 from components.app import manifests as m
 from components.app.backup_policy import backup_writer_policy
+from components.platform.addons import custom_resource
 from components.shared.private_bucket import private_bucket
 from components.shared.workload_role import TOKEN_FILE, Issuer, allow, workload_role
 
@@ -68,6 +69,16 @@ class AppMonitoring:
 
 
 @dataclass(frozen=True)
+class AppTls:
+    """HTTPS: how the Ingress serves it, what its Certificate waits for (cert-manager and
+    the issuer), and, for ACME over HTTP-01, the solver pods Traefik must reach."""
+
+    ingress: m.Tls
+    ready: Sequence[pulumi.Resource]
+    http01_solver: tuple[Mapping[str, str], int] | None
+
+
+@dataclass(frozen=True)
 class WebAppArgs:
     cluster_name: str
     hostname: str
@@ -88,6 +99,7 @@ class WebAppArgs:
     protect: bool  # deletionProtection: the data, and what it takes to read it
     depends_on: Sequence[pulumi.Resource] = ()
     monitoring: AppMonitoring | None = None
+    tls: AppTls | None = None
 
 
 class WebApp(pulumi.ComponentResource):
@@ -160,10 +172,23 @@ class WebApp(pulumi.ComponentResource):
             m.frontend_pod(args.frontend, "frontend-nginx"),
             [frontend_service, frontend_config, api_service],
         )
-        self._object("Ingress", m.FRONTEND, m.ingress(args.hostname, args.ingress_class), name="podium")
+        ingress_tls = args.tls.ingress if args.tls else None
+        self._object(
+            "Ingress",
+            m.FRONTEND,
+            m.ingress(args.hostname, args.ingress_class, ingress_tls),
+            name="podium",
+            annotations=m.ingress_annotations(args.hostname, ingress_tls) if ingress_tls else None,
+            depends_on=self._https(args.hostname, args.tls) if args.tls else (),
+        )
         internet_except = list(args.s3.internal_cidrs) if args.s3 else None
         scraper = args.monitoring.scraper if args.monitoring else None
-        policies = m.network_policies(args.ingress_namespace, internet_except=internet_except, scraper=scraper)
+        policies = m.network_policies(
+            args.ingress_namespace,
+            internet_except=internet_except,
+            scraper=scraper,
+            http01_solver=args.tls.http01_solver if args.tls else None,
+        )
         for policy_name, spec in policies.items():
             self._object("NetworkPolicy", policy_name, spec, name=policy_name)
 
@@ -237,6 +262,25 @@ class WebApp(pulumi.ComponentResource):
         self._object("HorizontalPodAutoscaler", component, m.autoscaler(component, workload), depends_on=[deployment])
         self._object("PodDisruptionBudget", component, m.disruption_budget(component))
 
+    # -- HTTPS -------------------------------------------------------------------------
+
+    def _https(self, hostname: str, tls: AppTls) -> list[pulumi.Resource]:
+        """The Certificate of the hostname and the Traefik middlewares the Ingress names."""
+        made: list[pulumi.Resource] = []
+        objects = [m.certificate(hostname, tls.ingress.issuer)] + [
+            {
+                "apiVersion": "traefik.io/v1alpha1",
+                "kind": "Middleware",
+                "metadata": m.object_metadata(m.FRONTEND, name),
+                "spec": spec,
+            }
+            for name, spec in m.middlewares(tls.ingress).items()
+        ]
+        for obj in objects:
+            name = f"{self._name}-{obj['kind'].lower()}-{obj['metadata']['name']}"
+            made.append(custom_resource(name, obj, self._namespaced(list(tls.ready))))
+        return made
+
     # -- metrics -----------------------------------------------------------------------
 
     def _metrics(
@@ -280,16 +324,17 @@ class WebApp(pulumi.ComponentResource):
             annotations=m.DB_METRICS_SKIPS,
         )
         for component, port, target in ((m.API, "http-metrics", api_service), (m.DB_METRICS, "metrics", service)):
-            k8s.apiextensions.CustomResource(
-                f"{self._name}-servicemonitor-{component}",
-                api_version="monitoring.coreos.com/v1",
-                kind="ServiceMonitor",
-                metadata={
+            monitor = {
+                "apiVersion": "monitoring.coreos.com/v1",
+                "kind": "ServiceMonitor",
+                "metadata": {
                     **m.object_metadata(component),
                     "labels": {**m.labels(component), **monitoring.selected_labels},
                 },
-                spec=m.service_monitor_spec(component, port),
-                opts=self._namespaced([target, *monitoring.ready]),
+                "spec": m.service_monitor_spec(component, port),
+            }
+            custom_resource(
+                f"{self._name}-servicemonitor-{component}", monitor, self._namespaced([target, *monitoring.ready])
             )
 
     # -- backup ------------------------------------------------------------------------

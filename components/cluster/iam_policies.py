@@ -405,3 +405,47 @@ def log_shipping_policy(*, partition: str, region: str, account_id: str, log_gro
 def logs_service(partition: str, region: str) -> str:
     """CloudWatch Logs' service principal in a region (what a key policy names)."""
     return f"logs.{region}.{_dns_suffix(partition)}"
+
+
+def hosted_zone_arn(*, partition: str, hosted_zone_id: str) -> str:
+    return f"arn:{partition}:route53:::hostedzone/{hosted_zone_id}"
+
+
+def acme_dns01_policy(*, partition: str, hosted_zone_id: str, hostname: str) -> Policy:
+    """cert-manager's role (cert-manager/cert-manager), as its Route 53 guide writes it,
+    narrowed to the one zone and to the one record a DNS-01 challenge for `hostname`
+    writes: TXT `_acme-challenge.<hostname>`. No ListHostedZonesByName: the issuer names
+    the zone."""
+    check_literal(partition=partition, hosted_zone_id=hosted_zone_id, hostname=hostname)
+    zone = hosted_zone_arn(partition=partition, hosted_zone_id=hosted_zone_id)
+    return policy_document(
+        [
+            statement("SeeChanges", ["route53:GetChange"], f"arn:{partition}:route53:::change/*"),
+            statement("ReadRecords", ["route53:ListResourceRecordSets"], zone),
+            statement(
+                "ChallengeRecord",
+                ["route53:ChangeResourceRecordSets"],
+                zone,
+                {
+                    "ForAllValues:StringEquals": {
+                        "route53:ChangeResourceRecordSetsRecordTypes": ["TXT"],
+                        "route53:ChangeResourceRecordSetsNormalizedRecordNames": [f"_acme-challenge.{hostname}"],
+                    }
+                },
+            ),
+        ]
+    )
+
+
+def external_dns_policy(*, partition: str, hosted_zone_id: str) -> Policy:
+    """external-dns's role (external-dns/external-dns): the records of the one zone,
+    and the zone list it filters (ListHostedZones takes no resource)."""
+    check_literal(partition=partition, hosted_zone_id=hosted_zone_id)
+    zone = hosted_zone_arn(partition=partition, hosted_zone_id=hosted_zone_id)
+    return policy_document(
+        [
+            statement("ListZones", ["route53:ListHostedZones"], "*"),
+            statement("ReadZone", ["route53:ListResourceRecordSets", "route53:ListTagsForResources"], zone),
+            statement("KeepRecords", ["route53:ChangeResourceRecordSets"], zone),
+        ]
+    )

@@ -47,7 +47,11 @@ CONTRACT = (
         "oidcProviderArn", "string", "the IAM OIDC provider: the `Federated` principal of a trust policy", aws_only=True
     ),
     StackOutput("appNamespace", "string", "the web app's namespace"),
-    StackOutput("appUrl", "string", "`http://<app.hostname>` (`:8080` on the local kind cluster)"),
+    StackOutput(
+        "appUrl",
+        "string",
+        "`https://<app.hostname>` with app.tls (`:8443` on the local kind cluster), `http://` (`:8080`) with mode none",
+    ),
     StackOutput("appBackupBucket", "string", "the S3 bucket of the database backups", aws_only=True),
 )
 BY_NAME = {o.name: o for o in CONTRACT}

@@ -28,6 +28,11 @@ NAT_MODES = ("none", "single", "perAz")
 API_ENDPOINTS = ("public", "internal")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 LOG_DESTINATIONS = ("cloudwatch", "stdout", "off")
+TLS_MODES = ("acme", "selfSigned", "none")
+ACME_SERVERS = ("staging", "production")
+DNS_PROVIDERS = ("route53", "none")
+# Names no public CA issues for: RFC 2606 / 6761 documentation and local names.
+_UNISSUABLE_SUFFIXES = ("example.com", "example.net", "example.org", "example", "test", "invalid", "localhost", "local")
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = (
     1,
@@ -169,6 +174,28 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TlsSettings:
+    mode: str | None = doc_field(
+        "`acme` (Let's Encrypt: a trusted certificate, needs `email`), `selfSigned` (a cluster CA) or `none` (plain HTTP); unset: `none` in kubeadm mode, `selfSigned` in existing mode.",
+        None,
+    )
+    acme_server: str = doc_field(
+        "`staging` (untrusted test certificates, generous limits) or `production` Let's Encrypt.", "staging"
+    )
+    email: str | None = doc_field("Contact of the ACME account (expiry notices); required with `acme`.", None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DnsSettings:
+    provider: str = doc_field(
+        "`route53`: external-dns keeps `app.hostname`'s record pointing at the ingress load balancer, and ACME proves the name by DNS-01; `none`: the record is yours to keep.",
+        "none",
+    )
+    hosted_zone_id: str | None = doc_field("route53: the hosted zone's id (Z...).", None)
+    zone: str | None = doc_field("route53: the hosted zone's name; `app.hostname` must lie inside it.", None)
+
+
+@dataclass(frozen=True, kw_only=True)
 class AppSettings:
     hostname: str = doc_field("DNS name the ingress serves.")
     frontend: WorkloadSettings = doc_field(
@@ -181,6 +208,7 @@ class AppSettings:
         ),
     )
     db: DatabaseSettings = doc_field("Document database.", default_factory=DatabaseSettings)
+    tls: TlsSettings = doc_field("HTTPS for `hostname`.", default_factory=TlsSettings)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,6 +253,7 @@ class StackConfig:
     )
     app: AppSettings = doc_field("The web application.")
     deletion_protection: bool = doc_field("Protect stateful and hard-to-rebuild resources from deletion.", True)
+    dns: DnsSettings = doc_field("The app's DNS record.", default_factory=DnsSettings)
     observability: ObservabilitySettings = doc_field(
         "Metrics, alerts, dashboards and logs.", default_factory=ObservabilitySettings
     )
@@ -263,6 +292,10 @@ class Settings(StackConfig):
     @property
     def on_aws(self) -> bool:
         return self.cluster.mode == "kubeadm"
+
+    @property
+    def tls_mode(self) -> str:
+        return self.app.tls.mode or ("none" if self.on_aws else "selfSigned")
 
     @property
     def log_destination(self) -> str:
@@ -367,6 +400,8 @@ _MEMORY = re.compile(r"^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$")
 _VERSION = re.compile(r"^1\.([0-9]+)\.([0-9]+)$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_EMAIL = re.compile(r"^[^@\s]+@[a-z0-9-]+(\.[a-z0-9-]+)+$", re.IGNORECASE)
+_HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 _CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
@@ -438,9 +473,48 @@ class _Rules:
         else:
             self.existing_only()
         self.app()
+        self.tls_and_dns()
         self.observability()
         self.tags()
         self.addon_versions()
+
+    def tls_and_dns(self) -> None:
+        tls, dns, host = self.s.app.tls, self.s.dns, self.s.app.hostname
+        if tls.mode is not None and tls.mode not in TLS_MODES:
+            self.add("app.tls.mode", f"{tls.mode!r} must be one of {', '.join(TLS_MODES)}")
+        if tls.acme_server not in ACME_SERVERS:
+            self.add("app.tls.acmeServer", f"{tls.acme_server!r} must be one of {', '.join(ACME_SERVERS)}")
+        if self.s.tls_mode == "acme":
+            if tls.email is None:
+                self.add("app.tls.email", "is required with mode acme: Let's Encrypt sends expiry notices there")
+            elif not _EMAIL.match(tls.email):
+                self.add("app.tls.email", f"{tls.email!r} is not an email address")
+            unissuable = next((x for x in _UNISSUABLE_SUFFIXES if host == x or host.endswith("." + x)), None)
+            if tls.acme_server == "production" and unissuable:
+                self.add(
+                    "app.tls.acmeServer",
+                    f"production: no public CA issues for {host!r} (.{unissuable} is a documentation or local name); use staging or selfSigned",
+                )
+        elif tls.email is not None:
+            self.add("app.tls.email", "is only used with mode acme")
+        if dns.provider not in DNS_PROVIDERS:
+            self.add("dns.provider", f"{dns.provider!r} must be one of {', '.join(DNS_PROVIDERS)}")
+        elif dns.provider == "route53":
+            if not self.s.on_aws:
+                self.add("dns.provider", "route53 needs cluster.mode kubeadm (an AWS account)")
+            if dns.hosted_zone_id is None or not _HOSTED_ZONE_ID.match(dns.hosted_zone_id):
+                self.add(
+                    "dns.hostedZoneId",
+                    f"{dns.hosted_zone_id!r} is not a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ",
+                )
+            if dns.zone is None or not all(_DNS_LABEL.match(p) for p in dns.zone.split(".")):
+                self.add("dns.zone", f"{dns.zone!r} is not a lower-case DNS name")
+            elif host != dns.zone and not host.endswith("." + dns.zone):
+                self.add("app.hostname", f"{host!r} is not inside the hosted zone dns.zone {dns.zone!r}")
+        else:
+            for key in ("hosted_zone_id", "zone"):
+                if getattr(dns, key) is not None:
+                    self.add(f"dns.{camel(key)}", "is only used with provider route53")
 
     def observability(self) -> None:
         o = self.s.observability

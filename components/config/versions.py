@@ -119,7 +119,7 @@ def charts(overrides: Mapping[str, str] | None = None) -> dict[str, Chart]:
 
 # Charts pinned together, never overridden one at a time: the operator's CRDs must match
 # the operator kube-prometheus-stack runs.
-_PINNED_CHARTS = ("prometheusOperatorCrds", "kubePrometheusStack", "fluentBit")
+_PINNED_CHARTS = ("prometheusOperatorCrds", "kubePrometheusStack", "fluentBit", "certManager", "externalDns")
 
 
 def pinned_chart(key: str) -> Chart:

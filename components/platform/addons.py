@@ -85,6 +85,20 @@ def helm_release(
     )
 
 
+def custom_resource(
+    resource_name: str, obj: Mapping[str, Any], opts: pulumi.ResourceOptions
+) -> k8s.apiextensions.CustomResource:
+    """An object of a CRD, from its manifest (apiVersion, kind, metadata, spec)."""
+    return k8s.apiextensions.CustomResource(
+        resource_name,
+        api_version=obj["apiVersion"],
+        kind=obj["kind"],
+        metadata=obj["metadata"],
+        spec=obj["spec"],
+        opts=opts,
+    )
+
+
 def pod_security_namespace(
     resource_name: str, name: str, level: str, opts: pulumi.ResourceOptions
 ) -> k8s.core.v1.Namespace:

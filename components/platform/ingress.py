@@ -11,6 +11,7 @@ INGRESS_CLASS = "traefik"
 LOCAL_HTTP_NODE_PORT = 30080
 LOCAL_HTTPS_NODE_PORT = 30443
 LOCAL_HTTP_HOST_PORT = 8080  # examples/kind/cluster.yaml maps the HTTP NodePort here
+LOCAL_HTTPS_HOST_PORT = 8443  # and the HTTPS one here
 
 
 def traefik_values(on_aws: bool) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import pulumi_random as random
 from components.cluster import iam_policies
 from components.config import versions
 from components.platform import logs, monitoring
-from components.platform.addons import helm_release, pod_security_namespace
+from components.platform.addons import custom_resource, helm_release, pod_security_namespace
 from components.shared.workload_role import Issuer, allow, workload_role
 
 
@@ -100,14 +100,10 @@ class Observability(pulumi.ComponentResource):
         )
         self.ready = [crds, stack]
         self.scraper_namespace = monitoring.NAMESPACE
-        rule = monitoring.prometheus_rule("podium", monitoring.alert_groups(args.alerts))
-        k8s.apiextensions.CustomResource(
+        custom_resource(
             f"{name}-podium-rules",
-            api_version=rule["apiVersion"],
-            kind=rule["kind"],
-            metadata=rule["metadata"],
-            spec=rule["spec"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self.ready),
+            monitoring.prometheus_rule("podium", monitoring.alert_groups(args.alerts)),
+            pulumi.ResourceOptions(parent=self, depends_on=self.ready),
         )
         board = monitoring.dashboard(args.alerts)
         k8s.core.v1.ConfigMap(
