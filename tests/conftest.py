@@ -48,6 +48,12 @@ def stack_config(stack: str) -> dict[str, Any]:
 _CHECKOV: dict[str, subprocess.Popen[str]] = {}
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """checkov runs in the background from the session's start: the tests that read its
+    reports go last, so that everything else runs meanwhile (a stable sort)."""
+    items.sort(key=lambda item: bool({"checkov_report", "checkov_reports"} & set(getattr(item, "fixturenames", ()))))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _checkov_in_the_background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Starts the one checkov run as the session starts, on the machine's other core:

@@ -63,7 +63,7 @@ def http01_config() -> dict[str, Any]:
         (
             lambda c: c["podium:app"]["tls"].update(acmeServer="production"),
             "podium:app.tls.acmeServer: production: no public CA issues for 'dev.podium.example.com' "
-            "(.example.com is a documentation or local name); use staging or selfSigned",
+            "(.example.com is a documentation or local name); set app.hostname to a name of yours, or use selfSigned",
         ),
         (
             lambda c: c["podium:app"]["tls"].update(mode="letsencrypt"),
@@ -113,7 +113,7 @@ def test_route53_needs_an_aws_cluster_and_local_defaults_to_its_own_ca() -> None
     del config["podium:app"]["tls"]
     assert problems_of(config) == []
     graph = harness.run("local", config)
-    (certificate,) = objects_of(graph, "Certificate")[-1:]
+    (certificate,) = [o for o in objects_of(graph, "Certificate") if o["metadata"]["namespace"] == m.NAMESPACE]
     assert certificate["spec"]["issuerRef"]["name"] == tls.CA_ISSUER
     assert graph.exports["appUrl"] == "https://podium.localhost:8443"
 
@@ -155,6 +155,12 @@ def test_acme_proves_the_name_by_dns01_in_the_zone_with_the_stacks_email(stack: 
         "kind": "ClusterIssuer",
         "group": "cert-manager.io",
     }
+    # `pulumi up` waits until the certificate is issued, and fails after 15 minutes if it is not.
+    annotations = certificate["metadata"]["annotations"]
+    assert annotations == {"pulumi.com/waitFor": "condition=Ready", "pulumi.com/timeoutSeconds": "900"}
+    ingress = graph.one("kubernetes:networking.k8s.io/v1:Ingress", "app-ingress-podium")
+    issued = graph.one("kubernetes:cert-manager.io/v1:Certificate", "app-certificate-podium-tls")
+    assert issued.urn in ingress.dependencies
 
 
 def test_the_ingress_redirects_to_https_names_its_record_and_sends_hsts_only_with_a_trusted_certificate() -> None:
@@ -298,3 +304,36 @@ def test_the_route53_roles_reach_only_the_configured_zone(stack: str) -> None:
         "route53:ChangeResourceRecordSetsRecordTypes": ["TXT"],
         "route53:ChangeResourceRecordSetsNormalizedRecordNames": [f"_acme-challenge.{hostname}"],
     }
+
+
+@pytest.mark.parametrize("stack", ["dev", "local"])
+def test_cert_manager_and_external_dns_reach_only_dns_https_and_the_api_server(stack: str) -> None:
+    graph = graph_for(stack)
+    policies = objects_of(graph, "NetworkPolicy")
+    namespaces = ["cert-manager", "external-dns"] if stack == "dev" else ["cert-manager"]
+    assert sorted(p["metadata"]["namespace"] for p in policies if p["metadata"]["name"] == "egress") == namespaces
+    kube_dns = netpol.Endpoint("kube-dns", "kube-system", {"k8s-app": "kube-dns"}, "10.244.2.11")
+    internet = netpol.Endpoint("internet", None, {}, "52.94.236.248")
+    control_plane = netpol.Endpoint("api", None, {}, "10.20.0.10")
+    database = netpol.Endpoint("db", m.NAMESPACE, m.labels(m.DB), "10.244.1.11")
+    for namespace in namespaces:
+        pod = netpol.Endpoint(namespace, namespace, {"app.kubernetes.io/name": namespace}, "10.244.3.10")
+        assert netpol.connection_allowed(policies, pod, kube_dns, 53, "UDP")
+        assert netpol.connection_allowed(policies, pod, internet, 53, "UDP")  # DNS-01's public resolvers
+        assert netpol.connection_allowed(policies, pod, internet, 443)
+        assert netpol.connection_allowed(policies, pod, control_plane, 6443)
+        assert not netpol.connection_allowed(policies, pod, internet, 22)
+        assert not netpol.connection_allowed(policies, pod, database, 27017)
+
+
+def test_dns01_checks_with_public_resolvers_only() -> None:
+    (controller,) = [
+        o for o in release("dev", "cert-manager").of_kind("Deployment") if o["metadata"]["name"] == "cert-manager"
+    ]
+    (container,) = controller["spec"]["template"]["spec"]["containers"]
+    assert "--dns01-recursive-nameservers-only" in container["args"]
+    assert f"--dns01-recursive-nameservers={tls.PUBLIC_RESOLVERS}" in container["args"]
+    (local,) = [
+        o for o in release("local", "cert-manager").of_kind("Deployment") if o["metadata"]["name"] == "cert-manager"
+    ]
+    assert not any("dns01" in a for a in local["spec"]["template"]["spec"]["containers"][0]["args"])

@@ -268,25 +268,29 @@ def _open_in_defaults(defaults: Any, path: tuple[str, ...]) -> bool:
     return True
 
 
+@functools.cache
+def _read(package: str, chart: str, path: tuple[str, ...]) -> bool:
+    """Whether `chart` of the package (see _chart_files) reads the value at `path`."""
+    charts, _ = _chart_files(package)
+    if chart not in charts or not path:
+        return False
+    defaults, templates = charts[chart]
+    dotted = ".".join(path)
+    return _open_in_defaults(defaults, path) or bool(
+        re.search(r"\.Values\." + re.escape(dotted) + r"(?![\w])", templates)
+    )
+
+
 def unread_values(package: str, values: Mapping[str, Any]) -> list[str]:
     """The dotted paths of `values` that the package's charts read nowhere: neither the
     package's own chart, nor, under a dependency's name, that subchart."""
-    charts, chart = _chart_files(package)
+    _, chart = _chart_files(package)
     allowed = FREE_FORM.get(chart, {})
-
-    def read(name: str, path: tuple[str, ...]) -> bool:
-        if name not in charts or not path:
-            return False
-        defaults, templates = charts[name]
-        dotted = ".".join(path)
-        return _open_in_defaults(defaults, path) or bool(
-            re.search(r"\.Values\." + re.escape(dotted) + r"(?![\w])", templates)
-        )
 
     unread = []
     for path in _leaves(values):
         dotted = ".".join(path)
-        if read("", path) or (path[0] != "" and read(path[0], path[1:])):
+        if _read(package, "", path) or _read(package, path[0], path[1:]):
             continue
         if any(".".join(path[:n]) in allowed for n in range(1, len(path) + 1)):
             continue

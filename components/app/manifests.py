@@ -389,11 +389,15 @@ class Tls:
     dns_record: bool
 
 
+# Pulumi waits for the certificate to be issued: `up` ends with it or fails saying so.
+CERTIFICATE_WAIT = {"pulumi.com/waitFor": "condition=Ready", "pulumi.com/timeoutSeconds": "900"}
+
+
 def certificate(hostname: str, issuer: str) -> dict[str, Any]:
     return {
         "apiVersion": "cert-manager.io/v1",
         "kind": "Certificate",
-        "metadata": object_metadata(FRONTEND, TLS_SECRET),
+        "metadata": object_metadata(FRONTEND, TLS_SECRET, annotations=dict(CERTIFICATE_WAIT)),
         "spec": {
             "secretName": TLS_SECRET,
             "dnsNames": [hostname],

@@ -493,7 +493,7 @@ class _Rules:
             if tls.acme_server == "production" and unissuable:
                 self.add(
                     "app.tls.acmeServer",
-                    f"production: no public CA issues for {host!r} (.{unissuable} is a documentation or local name); use staging or selfSigned",
+                    f"production: no public CA issues for {host!r} (.{unissuable} is a documentation or local name); set app.hostname to a name of yours, or use selfSigned",
                 )
         elif tls.email is not None:
             self.add("app.tls.email", "is only used with mode acme")

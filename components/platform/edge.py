@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -133,5 +133,13 @@ class Edge(pulumi.ComponentResource):
         return made
 
     def _namespace(self, name: str, depends_on: Sequence[pulumi.Resource]) -> k8s.core.v1.Namespace:
+        """The namespace, and the egress its pods are allowed (tls.egress_policy)."""
         opts = pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
-        return pod_security_namespace(f"{self._name}-{name}", name, "baseline", opts)
+        namespace = pod_security_namespace(f"{self._name}-{name}", name, "baseline", opts)
+        k8s.networking.v1.NetworkPolicy(
+            f"{self._name}-{name}-egress",
+            metadata={"name": "egress", "namespace": name},
+            spec=cast(Any, tls.egress_policy()),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        )
+        return namespace

@@ -64,11 +64,22 @@ def _with_role(role: AmbientRole | None, *, env_key: str, volumes_key: str, moun
     }
 
 
+# DNS-01's self-check asks public resolvers only: a private zone of the same name in the
+# VPC would otherwise answer, without the challenge record, forever.
+PUBLIC_RESOLVERS = "1.1.1.1:53,8.8.8.8:53"
+
+
 def cert_manager_values(dns01_role: AmbientRole | None) -> dict[str, Any]:
     """cert-manager with its CRDs as the chart ships them (kept on uninstall), sized,
     and for DNS-01 the controller's web-identity role (ambient credentials, which
-    ClusterIssuers use)."""
+    ClusterIssuers use) and public resolvers for its self-check."""
+    dns01_args = (
+        {"extraArgs": ["--dns01-recursive-nameservers-only", f"--dns01-recursive-nameservers={PUBLIC_RESOLVERS}"]}
+        if dns01_role
+        else {}
+    )
     return {
+        **dns01_args,
         "crds": {"enabled": True, "keep": True},
         "resources": SIZE,
         "webhook": {"resources": SIZE},
@@ -140,6 +151,25 @@ def self_signed_ca(cluster_name: str) -> list[dict[str, Any]]:
         root,
         _cluster_issuer(CA_ISSUER, {"ca": {"secretName": CA_SECRET}}),
     ]
+
+
+def egress_policy() -> dict[str, Any]:
+    """What cert-manager and external-dns may reach, for every pod of their namespace:
+    DNS (the cluster's, and public servers for DNS-01's self-check), HTTPS anywhere (ACME,
+    STS, Route 53) and the API server (6443 on the control planes, after the Service's
+    address is translated). Nothing else leaves."""
+
+    def port(number: int, protocol: str = "TCP") -> dict[str, Any]:
+        return {"port": number, "protocol": protocol}
+
+    return {
+        "podSelector": {},
+        "policyTypes": ["Egress"],
+        "egress": [
+            {"ports": [port(53, "UDP"), port(53)]},
+            {"ports": [port(443), port(6443)]},
+        ],
+    }
 
 
 def issuer_of(mode: str) -> str:
