@@ -105,6 +105,15 @@ def test_production_acme_is_accepted_for_a_name_of_ones_own() -> None:
     assert problems_of(config) == []
 
 
+def test_an_existing_cluster_other_than_kind_keeps_plain_http_unless_told() -> None:
+    config = stack_config("local")
+    config["podium:cluster"]["context"] = "platform-eu"
+    del config["podium:app"]["tls"]
+    graph = harness.run("local", config)
+    assert graph.of_type("podium:edge:Edge") == [] and objects_of(graph, "Certificate") == []
+    assert graph.exports["appUrl"] == "http://podium.localhost:8080"
+
+
 def test_route53_needs_an_aws_cluster_and_local_defaults_to_its_own_ca() -> None:
     config = stack_config("local")
     config["podium:dns"] = {"provider": "route53", "hostedZoneId": ZONE_ID, "zone": "localhost"}
@@ -224,6 +233,13 @@ def test_with_http01_traefik_reaches_the_solver_pods_and_nothing_else_opens() ->
     assert not netpol.connection_allowed(policies, traefik, solver, 8080)
     assert not netpol.connection_allowed(policies, frontend, solver, tls.HTTP01_SOLVER_PORT)
     assert not netpol.connection_allowed(policies, frontend, database, 27017)
+    # cert-manager checks the challenge answers on port 80 before it asks the CA to.
+    manager = netpol.Endpoint("cert-manager", "cert-manager", {"app.kubernetes.io/name": "cert-manager"}, "10.244.3.10")
+    internet = netpol.Endpoint("internet", None, {}, "52.94.236.248")
+    assert netpol.connection_allowed(policies, manager, internet, 80)
+    assert not netpol.connection_allowed(
+        objects_of(graph_for("dev"), "NetworkPolicy"), manager, internet, 80
+    )  # DNS-01: no need
     # With DNS-01 (the stacks' own setting) there is no solver pod to admit.
     assert "acme-http01-solver" not in {p["metadata"]["name"] for p in objects_of(graph_for("dev"), "NetworkPolicy")}
     # No Route 53 means no external-dns and no AWS role for cert-manager.

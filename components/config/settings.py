@@ -176,7 +176,7 @@ class DatabaseSettings:
 @dataclass(frozen=True, kw_only=True)
 class TlsSettings:
     mode: str | None = doc_field(
-        "`acme` (Let's Encrypt: a trusted certificate, needs `email`), `selfSigned` (a cluster CA) or `none` (plain HTTP); unset: `none` in kubeadm mode, `selfSigned` in existing mode.",
+        "`acme` (Let's Encrypt: a trusted certificate, needs `email`), `selfSigned` (a cluster CA) or `none` (plain HTTP); unset: `selfSigned` on a kind cluster (context `kind-*`), else `none`.",
         None,
     )
     acme_server: str = doc_field(
@@ -218,7 +218,7 @@ class ObservabilitySettings:
     )
     metrics_retention_days: int = doc_field("How long Prometheus keeps metrics (days, 1 to 365).", 15)
     metrics_storage_gb: int = doc_field(
-        "Prometheus data volume (GiB, at least 5); Prometheus also drops the oldest data at 80% of it.", 50
+        "Prometheus data volume (GiB, at least 5); Prometheus also drops the oldest data at 70% of it.", 50
     )
     logs: str | None = doc_field(
         "`cloudwatch` (kubeadm mode: one log group per cluster, the API audit log included), `stdout` (Fluent Bit prints the logs; for kind) or `off`; unset: `cloudwatch` in kubeadm mode, `stdout` in existing mode.",
@@ -295,7 +295,9 @@ class Settings(StackConfig):
 
     @property
     def tls_mode(self) -> str:
-        return self.app.tls.mode or ("none" if self.on_aws else "selfSigned")
+        """app.tls.mode, or: selfSigned on a kind cluster (its context `kind-*`), else none."""
+        kind = not self.on_aws and (self.cluster.context or "").startswith("kind-")
+        return self.app.tls.mode or ("selfSigned" if kind else "none")
 
     @property
     def log_destination(self) -> str:

@@ -70,7 +70,8 @@ class Edge(pulumi.ComponentResource):
             )
             role = tls.AmbientRole(made.arn, dns01.region)
             depends.append(made)
-        namespace = self._namespace(tls.CERT_MANAGER_NAMESPACE, args.depends_on)
+        http01 = args.tls_mode == "acme" and dns01 is None
+        namespace = self._namespace(tls.CERT_MANAGER_NAMESPACE, args.depends_on, http01=http01)
         release = helm_release(
             f"{name}-cert-manager",
             versions.pinned_chart("certManager"),
@@ -107,13 +108,16 @@ class Edge(pulumi.ComponentResource):
             ),
         )
         namespace = self._namespace(tls.EXTERNAL_DNS_NAMESPACE, args.depends_on)
-        helm_release(
+        # In `ready`: the app's Ingress waits for it, so a destroy deletes the Ingress first
+        # and external-dns can still remove the record it made.
+        release = helm_release(
             f"{self._name}-external-dns",
             versions.pinned_chart("externalDns"),
             tls.EXTERNAL_DNS_NAMESPACE,
             tls.external_dns_values(route53, args.cluster_name, tls.AmbientRole(role.arn, route53.region)),
             pulumi.ResourceOptions(parent=self, depends_on=[namespace, role]),
         )
+        self.ready.append(release)
 
     def _role(
         self, suffix: str, args: EdgeArgs, namespace: str, account: str, description: str, policy: Any
@@ -132,14 +136,16 @@ class Edge(pulumi.ComponentResource):
         allow(role_name, made, partition.apply(policy), parent=self)
         return made
 
-    def _namespace(self, name: str, depends_on: Sequence[pulumi.Resource]) -> k8s.core.v1.Namespace:
+    def _namespace(
+        self, name: str, depends_on: Sequence[pulumi.Resource], *, http01: bool = False
+    ) -> k8s.core.v1.Namespace:
         """The namespace, and the egress its pods are allowed (tls.egress_policy)."""
         opts = pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
         namespace = pod_security_namespace(f"{self._name}-{name}", name, "baseline", opts)
         k8s.networking.v1.NetworkPolicy(
             f"{self._name}-{name}-egress",
             metadata={"name": "egress", "namespace": name},
-            spec=cast(Any, tls.egress_policy()),
+            spec=cast(Any, tls.egress_policy(http01=http01)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
         )
         return namespace

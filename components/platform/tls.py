@@ -153,11 +153,12 @@ def self_signed_ca(cluster_name: str) -> list[dict[str, Any]]:
     ]
 
 
-def egress_policy() -> dict[str, Any]:
+def egress_policy(*, http01: bool = False) -> dict[str, Any]:
     """What cert-manager and external-dns may reach, for every pod of their namespace:
     DNS (the cluster's, and public servers for DNS-01's self-check), HTTPS anywhere (ACME,
     STS, Route 53) and the API server (6443 on the control planes, after the Service's
-    address is translated). Nothing else leaves."""
+    address is translated); with `http01`, HTTP too: cert-manager checks the challenge
+    answers on port 80 before it asks the CA to. Nothing else leaves."""
 
     def port(number: int, protocol: str = "TCP") -> dict[str, Any]:
         return {"port": number, "protocol": protocol}
@@ -167,7 +168,7 @@ def egress_policy() -> dict[str, Any]:
         "policyTypes": ["Egress"],
         "egress": [
             {"ports": [port(53, "UDP"), port(53)]},
-            {"ports": [port(443), port(6443)]},
+            {"ports": [port(443), port(6443), *([port(80)] if http01 else [])]},
         ],
     }
 
