@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from components.app import manifests as m
-from components.cluster import firewall, iam_policies, kubeadm
+from components.cluster import iam_policies, kubeadm
 from components.config import settings as stack_settings
 from components.platform import logs, monitoring
 from tests.conftest import graph_for, rendered_for, stack_config
@@ -118,20 +118,22 @@ def test_the_control_planes_admit_exactly_the_metrics_ports_from_the_nodes(stack
         for r in graph.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
         if r.inputs["securityGroupId"] == control_plane.id and "metrics" in r.inputs["description"]
     ]
+    # etcd's metrics, node-exporter, kube-proxy, the controller manager, the scheduler.
     assert sorted((r["fromPort"], r["toPort"]) for r in rules) == [
-        (p, p) for p in sorted(firewall.CONTROL_PLANE_METRICS_PORTS)
+        (2381, 2381),
+        (9100, 9100),
+        (10249, 10249),
+        (10257, 10257),
+        (10259, 10259),
     ]
     assert all(r["referencedSecurityGroupId"] == nodes.id and "cidrIpv4" not in r for r in rules)
-    assert sorted(firewall.CONTROL_PLANE_METRICS_PORTS) == [2381, 9100, 10249, 10257, 10259]
 
 
 @pytest.mark.parametrize("stack", AWS_STACKS)
 def test_prometheus_on_a_worker_reaches_every_scrape_target_and_the_internet_none(stack: str) -> None:
     results = reachability.cluster_flows(graph_for(stack))
     scrapes = [r for r in results if r.source.startswith("Prometheus on ")]
-    control_planes = len(
-        stack_config(stack)["podium:controlPlane"] and [1] * stack_config(stack)["podium:controlPlane"]["count"]
-    )
+    control_planes = stack_config(stack)["podium:controlPlane"]["count"]
     pools = len(stack_config(stack)["podium:nodePools"])
     # Each pool's workers to every control plane (5 ports) and to every pool (2 ports).
     assert len(scrapes) == pools * (control_planes * 5 + pools * 2)

@@ -60,6 +60,9 @@ def test_exports_so_far(aws_graph: harness.Graph) -> None:
     assert aws_graph.exports["privateSubnetIds"] == network.outputs["privateSubnetIds"]
     assert aws_graph.exports["kubernetesVersion"] == stack_config(aws_graph.stack)["podium:kubernetesVersion"]
     assert aws_graph.secret_exports == {"kubeconfig"}
+    # TLS is on: the app's address is https, as the WebApp component registered it.
+    hostname = stack_config(aws_graph.stack)["podium:app"]["hostname"]
+    assert aws_graph.exports["appUrl"] == f"https://{hostname}" == aws_graph.one("podium:app:WebApp").outputs["url"]
     bootstrap = aws_graph.one("podium:cluster:ClusterBootstrap")
     assert aws_graph.exports["clusterEndpoint"] == bootstrap.outputs["endpoint"]
     assert aws_graph.exports["clusterCaCertificate"] == bootstrap.outputs["caCertificate"]

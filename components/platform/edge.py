@@ -21,7 +21,7 @@ from components.cluster import iam_policies
 from components.config import versions
 from components.platform import tls
 from components.platform.addons import custom_resource, helm_release, pod_security_namespace
-from components.shared.workload_role import Issuer, allow, workload_role
+from components.shared.workload_role import Issuer, account_scoped_role
 
 
 @dataclass(frozen=True)
@@ -122,19 +122,17 @@ class Edge(pulumi.ComponentResource):
     def _role(
         self, suffix: str, args: EdgeArgs, namespace: str, account: str, description: str, policy: Any
     ) -> aws.iam.Role:
+        """`policy(partition)`: the role's document (Route 53 ARNs name no account)."""
         assert args.issuer is not None, "route53 needs kubeadm mode's service-account issuer"
-        role_name = f"{self._name}-{suffix}"
-        made = workload_role(
-            role_name,
+        return account_scoped_role(
+            f"{self._name}-{suffix}",
             issuer=args.issuer,
             namespace=namespace,
             service_account=account,
             description=description,
+            policy=lambda partition, _account: policy(partition),
             parent=self,
         )
-        partition = aws.get_partition_output(opts=pulumi.InvokeOptions(parent=self)).partition
-        allow(role_name, made, partition.apply(policy), parent=self)
-        return made
 
     def _namespace(
         self, name: str, depends_on: Sequence[pulumi.Resource], *, http01: bool = False

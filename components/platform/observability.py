@@ -25,7 +25,7 @@ from components.cluster import iam_policies
 from components.config import versions
 from components.platform import logs, monitoring
 from components.platform.addons import custom_resource, helm_release, pod_security_namespace
-from components.shared.workload_role import Issuer, allow, workload_role
+from components.shared.workload_role import Issuer, account_scoped_role
 
 
 @dataclass(frozen=True)
@@ -133,26 +133,20 @@ class Observability(pulumi.ComponentResource):
                 kms_key_id=cloudwatch.kms_key_arn,
                 opts=self._child(protect=cloudwatch.protect),
             )
-            role = workload_role(
+            role = account_scoped_role(
                 f"{name}-fluent-bit",
                 issuer=cloudwatch.issuer,
                 namespace=logs.NAMESPACE,
                 service_account=logs.SERVICE_ACCOUNT,
                 description=f"{args.cluster_name} Fluent Bit: log events into {logs.log_group_name(args.cluster_name)}",
+                policy=lambda partition, account: iam_policies.log_shipping_policy(
+                    partition=partition,
+                    region=cloudwatch.region,
+                    account_id=account,
+                    log_group=logs.log_group_name(args.cluster_name),
+                ),
                 parent=self,
             )
-            invoke = pulumi.InvokeOptions(parent=self)
-            partition = aws.get_partition_output(opts=invoke).partition
-            account = aws.get_caller_identity_output(opts=invoke).account_id
-            policy = pulumi.Output.all(partition, account).apply(
-                lambda v: iam_policies.log_shipping_policy(
-                    partition=v[0],
-                    region=cloudwatch.region,
-                    account_id=v[1],
-                    log_group=logs.log_group_name(args.cluster_name),
-                )
-            )
-            allow(f"{name}-fluent-bit", role, policy, parent=self)
             target = logs.CloudWatchTarget(cloudwatch.region, logs.log_group_name(args.cluster_name), role.arn)
             group_name = group.name
             depends: list[pulumi.Resource] = [group, role]

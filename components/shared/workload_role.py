@@ -6,7 +6,7 @@ long-lived key. Used by the app's backup; the add-ons' roles follow.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,3 +79,30 @@ def environment(role_arn: pulumi.Input[str], region: str | None) -> list[dict[st
 
 def token_mount(name: str) -> dict[str, Any]:
     return {"name": name, "mountPath": TOKEN_DIRECTORY, "readOnly": True}
+
+
+def account_scoped_role(
+    name: str,
+    *,
+    issuer: Issuer,
+    namespace: str,
+    service_account: str,
+    description: str,
+    policy: Callable[[str, str], Mapping[str, Any]],
+    parent: pulumi.Resource,
+) -> aws.iam.Role:
+    """`workload_role` and its policy together, for a policy that names nothing but the
+    account: `policy(partition, account_id)` builds it."""
+    made = workload_role(
+        name,
+        issuer=issuer,
+        namespace=namespace,
+        service_account=service_account,
+        description=description,
+        parent=parent,
+    )
+    invoke = pulumi.InvokeOptions(parent=parent)
+    partition = aws.get_partition_output(opts=invoke).partition
+    account = aws.get_caller_identity_output(opts=invoke).account_id
+    allow(name, made, pulumi.Output.all(partition, account).apply(lambda v: policy(v[0], v[1])), parent)
+    return made
