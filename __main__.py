@@ -9,11 +9,12 @@ from components.cluster.bootstrap import ClusterBootstrap, ClusterBootstrapArgs
 from components.cluster.kubeadm import Taint
 from components.cluster.members import ControlPlaneSpec
 from components.cluster.node_group import NodeGroup, NodeGroupArgs
+from components.cluster.termination_queue import TerminationQueue, TerminationQueueArgs
 from components.config import outputs, versions
 from components.config import settings as stack_settings
 from components.network.network import Network, NetworkArgs
 from components.platform import logs, monitoring, tls
-from components.platform.addons import ClusterAddons, ClusterAddonsArgs, WorkerGate
+from components.platform.addons import ClusterAddons, ClusterAddonsArgs, TerminationHandling, WorkerGate
 from components.platform.certificates import KIND_NODE_NAME_PATTERN, ec2_node_name_pattern
 from components.platform.edge import Edge, EdgeArgs
 from components.platform.ingress import INGRESS_NAMESPACE, LOCAL_HTTP_HOST_PORT, LOCAL_HTTPS_HOST_PORT
@@ -94,6 +95,8 @@ if settings.on_aws:
                 labels=pool.labels,
                 taints=[Taint(t.key, t.value, t.effect) for t in pool.taints],
                 subnet_ids=network.private_subnet_ids,
+                zonal=pool.zonal,
+                az_count=settings.network.az_count,
                 security_group_id=bootstrap.node_security_group_id,
                 image_id=bootstrap.node_image_id,
                 kms_key_arn=bootstrap.kms_key_arn,
@@ -105,10 +108,22 @@ if settings.on_aws:
         for pool in settings.node_pools
     ]
     roles: AddonRoles | None = bootstrap.addon_roles
-    workers: WorkerGate | None = WorkerGate(
-        access=bootstrap.admin_access,
-        group_names=pulumi.Output.all(*[group.auto_scaling_group_name for group in node_groups]),
-        groups=node_groups,
+    group_names = pulumi.Output.all(*[group.auto_scaling_group_names for group in node_groups]).apply(
+        lambda per_pool: [name for names in per_pool for name in names]
+    )
+    workers: WorkerGate | None = WorkerGate(access=bootstrap.admin_access, group_names=group_names, groups=node_groups)
+    termination_queue = TerminationQueue(
+        "termination",
+        TerminationQueueArgs(
+            cluster_name=settings.cluster_name,
+            region=settings.region,
+            group_names=group_names,
+            issuer=bootstrap.issuer,
+        ),
+        opts=aws,
+    )
+    termination: TerminationHandling | None = TerminationHandling(
+        queue_url=termination_queue.queue_url, handler_role_arn=termination_queue.handler_role_arn
     )
     outputs.export("vpcId", network.vpc_id)
     outputs.export("publicSubnetIds", network.public_subnet_ids)
@@ -149,6 +164,7 @@ else:
     node_ip_cidrs = []
     workers = None
     roles = None
+    termination = None
     cloud_providers = []
     backup_target = None
     cloudwatch = None
@@ -168,6 +184,7 @@ addons = ClusterAddons(
         region=settings.aws_region if settings.on_aws else None,
         workers=workers,
         roles=roles,
+        termination=termination,
     ),
     opts=pulumi.ResourceOptions(providers=[k8s]),
 )

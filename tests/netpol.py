@@ -24,7 +24,7 @@ class Endpoint:
     ip: str = ""
 
 
-def _selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
     if selector is None:
         return False
     for key, value in (selector.get("matchLabels") or {}).items():
@@ -58,11 +58,11 @@ def _peer_matches(peer: Mapping[str, Any], policy_namespace: str, other: Endpoin
     if other.namespace is None:
         return False
     if "namespaceSelector" in peer:
-        if not _selects(peer["namespaceSelector"], _namespace_labels(other.namespace)):
+        if not selects(peer["namespaceSelector"], _namespace_labels(other.namespace)):
             return False
     elif other.namespace != policy_namespace:
         return False
-    return "podSelector" not in peer or _selects(peer["podSelector"], other.labels)
+    return "podSelector" not in peer or selects(peer["podSelector"], other.labels)
 
 
 def _port_matches(rule: Mapping[str, Any], port: int, protocol: str) -> bool:
@@ -83,7 +83,7 @@ def _allowed(
         for p in policies
         if p["metadata"]["namespace"] == pod.namespace
         and kind in p["spec"].get("policyTypes", ["Ingress"])
-        and _selects(p["spec"]["podSelector"], pod.labels)
+        and selects(p["spec"]["podSelector"], pod.labels)
     ]
     if not selecting:
         return True

@@ -30,6 +30,8 @@ AWS_RELEASES = {
     "kubelet-csr-approver",
     "metrics-server",
     "traefik",
+    "cluster-autoscaler",
+    "aws-node-termination-handler",
 }
 
 
@@ -50,7 +52,9 @@ def test_aws_stacks_install_every_addon_from_its_vendored_package(aws_graph: har
     found = releases(aws_graph)
     assert set(found) == AWS_RELEASES
     locked = charts.lock()
-    pinned = {c.chart: c for c in versions.charts().values()}
+    pinned = {c.chart: c for c in versions.charts().values()} | {
+        c.chart: c for c in map(versions.pinned_chart, ("clusterAutoscaler", "awsNodeTerminationHandler"))
+    }
     for name, release in found.items():
         package = release.inputs["chart"]
         # A path into charts/, locked by digest; no repository, no version to resolve.
@@ -62,6 +66,8 @@ def test_aws_stacks_install_every_addon_from_its_vendored_package(aws_graph: har
     namespaces = {name: r.inputs["namespace"] for name, r in found.items()}
     assert namespaces == {
         "tigera-operator": "tigera-operator",
+        "cluster-autoscaler": "kube-system",
+        "aws-node-termination-handler": "kube-system",
         "aws-cloud-controller-manager": "kube-system",
         "aws-ebs-csi-driver": "kube-system",
         "kubelet-csr-approver": "kube-system",

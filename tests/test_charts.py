@@ -163,6 +163,9 @@ def test_what_each_release_renders(stack: str) -> None:
             "aws-cloud-controller-manager": {"DaemonSet", "ClusterRole"},
             "aws-ebs-csi-driver": {"Deployment", "DaemonSet", "CSIDriver"},
             "external-dns": {"Deployment", "ClusterRole", "ServiceAccount"},
+            "cluster-autoscaler": {"Deployment", "ClusterRole", "ServiceAccount", "PodDisruptionBudget"},
+            # Queue mode: one Deployment, no DaemonSet polling instance metadata.
+            "aws-node-termination-handler": {"Deployment", "ClusterRole", "ServiceAccount"},
         }
     assert set(kinds) == set(expected)
     for name, wanted in expected.items():

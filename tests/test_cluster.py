@@ -302,31 +302,47 @@ def test_a_configured_ami_is_used_and_upgrades_the_record() -> None:
     assert all(t.inputs["imageId"] == "ami-0fedcba9876543210" for t in graph.of_type(LAUNCH_TEMPLATE))
 
 
-def test_one_auto_scaling_group_per_pool_that_never_fights_a_scaler(aws_graph: harness.Graph) -> None:
-    pools = stack_config(aws_graph.stack)["podium:nodePools"]
+def test_each_pool_has_its_groups_and_none_fights_a_scaler(aws_graph: harness.Graph) -> None:
+    """A pool has one group across the private subnets, or, zonal, one group per AZ slot
+    in that slot's subnet (the first keeping the pool's old name), each with the pool's
+    bounds, the initial nodes in the first slots."""
+    config = stack_config(aws_graph.stack)
+    az_count = config["podium:network"]["azCount"]
+    pools = config["podium:nodePools"]
     groups = {g.name: g for g in aws_graph.of_type(ASG)}
-    assert set(groups) == {f"pool-{p['name']}-asg" for p in pools}
     private = aws_graph.exports["privateSubnetIds"]
+    expected: dict[str, tuple[list[str], int]] = {}
     for pool in pools:
-        group = groups[f"pool-{pool['name']}-asg"]
-        assert (group.inputs["minSize"], group.inputs["maxSize"], group.inputs["desiredCapacity"]) == (
-            pool["min"],
-            pool["max"],
-            pool["desired"],
-        )
-        assert group.ignore_changes == ["desiredCapacity"]
-        assert group.inputs["vpcZoneIdentifiers"] == private
-        refresh = group.inputs["instanceRefresh"]
-        assert refresh["strategy"] == "Rolling"
-        # Launch before terminate: a refresh never takes the pool below its size.
-        assert refresh["preferences"]["minHealthyPercentage"] == 100
-        if pool["desired"] == 1:
-            assert refresh["preferences"]["maxHealthyPercentage"] == 200, pool["name"]
-        spot = group.inputs.get("mixedInstancesPolicy")
-        if pool.get("spot"):
-            assert spot["instancesDistribution"]["onDemandPercentageAboveBaseCapacity"] == 0
+        if pool.get("zonal"):
+            names = [f"pool-{pool['name']}-asg"] + [f"pool-{pool['name']}-asg-az{i + 1}" for i in range(1, az_count)]
+            for slot, name in enumerate(names):
+                expected[name] = ([private[slot]], 1 if slot < pool["desired"] else 0)
         else:
-            assert spot is None and group.inputs["launchTemplate"]["id"]
+            expected[f"pool-{pool['name']}-asg"] = (private, pool["desired"])
+    assert set(groups) == set(expected)
+    assert any(pool.get("zonal") for pool in pools), "every shipped stack has a zonal database pool"
+    for pool in pools:
+        for name in (n for n in expected if n.startswith(f"pool-{pool['name']}-asg")):
+            group = groups[name]
+            subnets, desired = expected[name]
+            if not pool.get("zonal"):
+                desired = pool["desired"]
+            assert (group.inputs["minSize"], group.inputs["maxSize"]) == (pool["min"], pool["max"]), name
+            assert group.inputs["desiredCapacity"] == desired, name
+            assert group.inputs["vpcZoneIdentifiers"] == subnets, name
+            assert group.ignore_changes == ["desiredCapacity"]
+            refresh = group.inputs["instanceRefresh"]
+            assert refresh["strategy"] == "Rolling"
+            # Launch before terminate: a refresh never takes the pool below its size.
+            assert refresh["preferences"]["minHealthyPercentage"] == 100
+            if desired <= 1:
+                assert refresh["preferences"]["maxHealthyPercentage"] == 200, name
+            spot = group.inputs.get("mixedInstancesPolicy")
+            if pool.get("spot"):
+                assert spot["instancesDistribution"]["onDemandPercentageAboveBaseCapacity"] == 0
+                assert [o["instanceType"] for o in spot["launchTemplate"]["overrides"]] == [pool["instanceType"]]
+            else:
+                assert spot is None and group.inputs["launchTemplate"]["id"]
 
 
 def test_default_tags_reach_what_the_groups_launch(aws_graph: harness.Graph) -> None:

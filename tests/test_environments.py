@@ -69,7 +69,8 @@ def test_counts_follow_config(stack: str) -> None:
     nat = {"none": 0, "single": 1, "perAz": network["azCount"]}[network["natMode"]]
     assert len(graph.of_type("aws:ec2/natGateway:NatGateway")) == nat
     assert len(graph.of_type("aws:ec2/instance:Instance")) == config["podium:controlPlane"]["count"]
-    assert len(graph.of_type("aws:autoscaling/group:Group")) == len(config["podium:nodePools"])
+    groups = sum(network["azCount"] if p.get("zonal") else 1 for p in config["podium:nodePools"])
+    assert len(graph.of_type("aws:autoscaling/group:Group")) == groups
     sizes = {i.inputs["instanceType"] for i in graph.of_type("aws:ec2/instance:Instance")}
     assert sizes == {config["podium:controlPlane"]["instanceType"]}
 

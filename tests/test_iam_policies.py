@@ -80,11 +80,29 @@ def node(**overrides: str) -> dict[str, Any]:
     return iam_policies.node_policy(**args)
 
 
+def cluster_autoscaler(**overrides: str) -> dict[str, Any]:
+    args = {"partition": PARTITION, "region": REGION, "account_id": ACCOUNT, "cluster_name": CLUSTER}
+    return iam_policies.cluster_autoscaler_policy(**(args | overrides))
+
+
+def termination_handler(**overrides: str) -> dict[str, Any]:
+    args = {
+        "partition": PARTITION,
+        "region": REGION,
+        "account_id": ACCOUNT,
+        "cluster_name": CLUSTER,
+        "queue_name": f"{CLUSTER}-node-termination",
+    }
+    return iam_policies.termination_handler_policy(**(args | overrides))
+
+
 PERMISSION_DOCS = {
     "control_plane": control_plane,
     "node": node,
     "cloud_controller": cloud_controller,
     "ebs_csi": ebs_csi,
+    "cluster_autoscaler": cluster_autoscaler,
+    "termination_handler": termination_handler,
 }
 
 

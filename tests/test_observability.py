@@ -134,9 +134,9 @@ def test_prometheus_on_a_worker_reaches_every_scrape_target_and_the_internet_non
     results = reachability.cluster_flows(graph_for(stack))
     scrapes = [r for r in results if r.source.startswith("Prometheus on ")]
     control_planes = stack_config(stack)["podium:controlPlane"]["count"]
-    pools = len(stack_config(stack)["podium:nodePools"])
-    # Each pool's workers to every control plane (5 ports) and to every pool (2 ports).
-    assert len(scrapes) == pools * (control_planes * 5 + pools * 2)
+    groups = len(graph_for(stack).of_type("aws:autoscaling/group:Group"))
+    # Each group's workers to every control plane (5 ports) and to every group (2 ports).
+    assert len(scrapes) == groups * (control_planes * 5 + groups * 2)
     assert all(r.ok and r.verdict == "allowed" for r in scrapes), reachability.format_failures(scrapes)
     closed = [r for r in results if r.source.startswith("internet") and r.ports in {"2381", "10249", "10257"}]
     assert closed and all(r.verdict == "denied" for r in closed)

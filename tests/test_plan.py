@@ -60,7 +60,15 @@ def small_graph(pool_type: str = "m7i.large") -> harness.Graph:
             resource(
                 "aws:autoscaling/group:Group",
                 "pool-general-asg",
-                {"desiredCapacity": 2, "mixedInstancesPolicy": {}},
+                {"desiredCapacity": 2, "minSize": 1, "maxSize": 4, "mixedInstancesPolicy": {}},
+                parent=pool.urn,
+                dependencies=[template.urn],
+            ),
+            # A zonal pool's second group, empty at first.
+            resource(
+                "aws:autoscaling/group:Group",
+                "pool-general-asg-az2",
+                {"desiredCapacity": 0, "minSize": 0, "maxSize": 2, "mixedInstancesPolicy": {}},
                 parent=pool.urn,
                 dependencies=[template.urn],
             ),
@@ -82,6 +90,21 @@ def test_cost_of_a_small_stack_computed_by_hand() -> None:
     # EKS instead of the control planes (10 + 2 + 1 + 1 = 14): 50 - 14 + 0.1 x 100
     assert estimate.eks_equivalent == pytest.approx(46.0)
     assert estimate.unpriced == []
+    assert not [i for i in estimate.items if i.what.startswith("0 x")]  # the empty group costs nothing now
+    # Bounds: a node is 10 (spot) + 5 (root); min 1 + 0 nodes, max 4 + 2 nodes.
+    (bounds,) = estimate.pools
+    assert (bounds.component, bounds.what, bounds.min_nodes, bounds.max_nodes) == (
+        "pool-general",
+        "m7i.large spot",
+        1,
+        6,
+    )
+    assert (bounds.min_monthly, bounds.max_monthly) == pytest.approx((15.0, 90.0))
+    # Everything else (20) with the pool at its maximum (90).
+    assert estimate.ceiling == pytest.approx(110.0)
+    rendered = "\n".join(cost.render(estimate))
+    assert "pool-general" in rendered and "1 to 6" in rendered and "90.00" in rendered
+    assert "total with every pool at its maximum: 110.00" in rendered
 
 
 def test_an_unknown_price_is_listed_not_counted_as_zero() -> None:
@@ -219,4 +242,7 @@ def test_bench_scales_pools_and_replicas() -> None:
     assert len(scaled["podium:nodePools"]) == 10
     assert len({p["name"] for p in scaled["podium:nodePools"]}) == 10
     assert scaled["podium:app"]["api"]["maxReplicas"] == 3 * prod["podium:app"]["api"]["maxReplicas"]
-    assert harness.run("prod", scaled).of_type("aws:autoscaling/group:Group").__len__() == 10
+    zonal_groups = scaled["podium:network"]["azCount"]
+    expected = sum(zonal_groups if p.get("zonal") else 1 for p in scaled["podium:nodePools"])
+    assert expected > 10  # the database's pool is zonal
+    assert len(harness.run("prod", scaled).of_type("aws:autoscaling/group:Group")) == expected

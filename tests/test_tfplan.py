@@ -253,9 +253,9 @@ def test_secret_values_stay_redacted_and_are_marked_sensitive() -> None:
 
 
 def test_an_unmapped_aws_type_is_refused_naming_it() -> None:
-    queue = resource("aws:sqs/queue:Queue", "events", {"name": "events"})
-    with pytest.raises(tfplan.UnmappedType, match=r"aws:sqs/queue:Queue has no Terraform type .*TERRAFORM_TYPES"):
-        plan_of(VPC, queue)
+    topic = resource("aws:sns/topic:Topic", "events", {"name": "events"})
+    with pytest.raises(tfplan.UnmappedType, match=r"aws:sns/topic:Topic has no Terraform type .*TERRAFORM_TYPES"):
+        plan_of(VPC, topic)
 
 
 def test_a_list_under_a_plural_name_terraform_spells_otherwise_is_refused() -> None:

@@ -39,9 +39,23 @@ class Item:
     assumption: str = ""
 
 
+@dataclass(frozen=True)
+class PoolBounds:
+    """What a pool's groups cost at their minimum and at their maximum size: the range
+    the cluster autoscaler moves in."""
+
+    component: str
+    what: str  # instance type, spot or not
+    min_nodes: int
+    max_nodes: int
+    min_monthly: float
+    max_monthly: float
+
+
 @dataclass
 class Estimate:
     items: list[Item] = field(default_factory=list)
+    pools: list[PoolBounds] = field(default_factory=list)
     unpriced: list[str] = field(default_factory=list)  # names of things with no price
     usage_priced: list[str] = field(default_factory=list)  # priced per use, not counted
     eks_equivalent: float | None = None
@@ -49,6 +63,12 @@ class Estimate:
     @property
     def total(self) -> float:
         return sum(i.monthly for i in self.items)
+
+    @property
+    def ceiling(self) -> float:
+        """The total with every pool at its maximum size."""
+        pools = {p.component for p in self.pools}
+        return sum(i.monthly for i in self.items if i.component not in pools) + sum(p.max_monthly for p in self.pools)
 
     def by_component(self) -> dict[str, float]:
         totals: dict[str, float] = {}
@@ -83,21 +103,24 @@ def estimate(graph: harness.Graph, prices: Mapping[str, Any] | None = None) -> E
     def add(resource: harness.Resource, what: str, monthly: float, assumption: str = "") -> None:
         result.items.append(Item(component_of(resource), what, monthly, assumption))
 
-    def instances(resource: harness.Resource, instance_type: str, count: int, spot: bool) -> None:
+    def node_month(instance_type: str, spot: bool) -> float | None:
+        """An instance's month, at the spot fraction when spot."""
         month = _instance_month(prices, instance_type)
+        if month is None or not spot:
+            return month
+        return month * prices["assumptions"]["spotFractionOfOnDemand"]
+
+    def instances(resource: harness.Resource, instance_type: str, count: int, spot: bool) -> None:
+        month = node_month(instance_type, spot)
         if month is None:
             result.unpriced.append(f"EC2 {instance_type} ({count} in {component_of(resource)})")
-            return
-        if spot:
+        elif spot:
             fraction = prices["assumptions"]["spotFractionOfOnDemand"]
-            add(
-                resource,
-                f"{count} x {instance_type} spot",
-                count * month * fraction,
-                f"spot at {fraction:.0%} of on-demand",
-            )
+            add(resource, f"{count} x {instance_type} spot", count * month, f"spot at {fraction:.0%} of on-demand")
         else:
             add(resource, f"{count} x {instance_type}", count * month)
+
+    pool_bounds: dict[str, list[Any]] = {}  # component -> [what, min nodes, max nodes, node month]
 
     control_plane_cost = 0.0
     on_aws = bool(graph.of_type("aws:ec2/instance:Instance"))  # claims are EBS volumes only there
@@ -117,10 +140,21 @@ def estimate(graph: harness.Graph, prices: Mapping[str, Any] | None = None) -> E
             count = int(inputs["desiredCapacity"])
             spot = "mixedInstancesPolicy" in inputs
             instance_type = template.inputs["instanceType"] if template else "unknown"
-            instances(resource, instance_type, count, spot)
-            if template:
-                size = sum(int(d["ebs"]["volumeSize"]) for d in template.inputs.get("blockDeviceMappings", []))
+            size = (
+                sum(int(d["ebs"]["volumeSize"]) for d in template.inputs.get("blockDeviceMappings", []))
+                if template
+                else 0
+            )
+            if count:  # a zonal pool's other groups start empty
+                instances(resource, instance_type, count, spot)
                 add(resource, f"{count} x {size} GiB gp3 root", count * size * gp3)
+            month = node_month(instance_type, spot)
+            bounds = pool_bounds.setdefault(
+                component_of(resource),
+                [f"{instance_type}{' spot' if spot else ''}", 0, 0, None if month is None else month + size * gp3],
+            )
+            bounds[1] += int(inputs["minSize"])
+            bounds[2] += int(inputs["maxSize"])
         elif resource.type == "aws:ec2/natGateway:NatGateway":
             add(resource, "NAT gateway", prices["natGateway"]["perHour"] * hours)
         elif resource.type == "aws:ec2/eip:Eip":
@@ -159,6 +193,9 @@ def estimate(graph: harness.Graph, prices: Mapping[str, Any] | None = None) -> E
             zones = len(graph.of_type("aws:ec2/subnet:Subnet")) // 2
             month = prices["loadBalancer"]["nlbPerHour"] * hours + zones * ipv4_month
             add(resource, f"ingress NLB (made by the cloud controller) + {zones} public IPv4", month)
+    for component, (what, low, high, node) in pool_bounds.items():
+        if node is not None:  # an unpriced type is listed as such above
+            result.pools.append(PoolBounds(component, what, low, high, low * node, high * node))
     if graph.of_type("aws:ec2/natGateway:NatGateway"):
         result.usage_priced.append(f"NAT data processing: ${prices['natGateway']['perGbProcessed']}/GB")
     if any("NLB" in i.what for i in result.items):
@@ -202,6 +239,16 @@ def render(estimate_: Estimate) -> list[str]:
             f"  EKS equivalent (EKS control-plane fee instead of these control planes, same workers): "
             f"{estimate_.eks_equivalent:.2f}"
         )
+    if estimate_.pools:
+        lines.append(
+            "  Node pools between their bounds (instances and root volumes; the cluster autoscaler moves here):"
+        )
+        for pool in estimate_.pools:
+            lines.append(
+                f"    {pool.component:<22} {pool.what:<18} {pool.min_nodes:>3} to {pool.max_nodes:<3} nodes"
+                f"  {pool.min_monthly:>9.2f} to {pool.max_monthly:>9.2f}"
+            )
+        lines.append(f"  total with every pool at its maximum: {estimate_.ceiling:.2f}")
     for name in estimate_.unpriced:
         lines.append(f"  NOT PRICED (no list price in the table): {name}")
     for usage in estimate_.usage_priced:

@@ -217,6 +217,14 @@ def _generated_outputs(type_: str, name: str, resource_id: str, inputs: dict[str
         return {"name": f"{inputs.get('namePrefix', name)}{digest[:12]}"}
     if type_ == "aws:iam/instanceProfile:InstanceProfile":
         return {"name": name}
+    if type_ == "aws:sqs/queue:Queue":
+        queue = inputs.get("name", name)
+        return {
+            "url": f"https://sqs.{region}.amazonaws.com/{ACCOUNT_ID}/{queue}",
+            "arn": f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{queue}",
+        }
+    if type_ == "aws:cloudwatch/eventRule:EventRule":
+        return {"arn": f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{inputs.get('name', name)}"}
     return {}
 
 

@@ -59,6 +59,16 @@ FREE_FORM: dict[str, dict[str, str]] = {
         "installation": "templates/crs/custom-resources.yaml: all of it but `enabled` becomes the Installation's "
         'spec (`omit .Values.installation "enabled"`), which tests check against the Installation CRD\'s schema',
     },
+    "aws-node-termination-handler": {
+        "securityContext": "templates/deployment.yaml: `toYaml` of the whole map into the container's "
+        "securityContext (tests check the rendered fields)",
+        "podSecurityContext": "templates/deployment.yaml: `toYaml` of the whole map into the pod's "
+        "securityContext (tests check the rendered seccomp profile)",
+    },
+    "cluster-autoscaler": {
+        "extraArgs": "templates/deployment.yaml: `range $key, $value := .Values.extraArgs`, each key a "
+        "`--<key>=<value>` argument (tests check the rendered arguments)",
+    },
 }
 
 

@@ -38,6 +38,9 @@ PROVIDER = "registry.terraform.io/hashicorp/aws"
 # Pulumi token -> Terraform resource type, as pulumi-aws v7's bridge names them.
 TERRAFORM_TYPES: dict[str, str] = {
     "aws:autoscaling/group:Group": "aws_autoscaling_group",
+    "aws:autoscaling/lifecycleHook:LifecycleHook": "aws_autoscaling_lifecycle_hook",
+    "aws:cloudwatch/eventRule:EventRule": "aws_cloudwatch_event_rule",
+    "aws:cloudwatch/eventTarget:EventTarget": "aws_cloudwatch_event_target",
     "aws:cloudwatch/logGroup:LogGroup": "aws_cloudwatch_log_group",
     "aws:ebs/volume:Volume": "aws_ebs_volume",
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "aws_default_security_group",
@@ -66,6 +69,8 @@ TERRAFORM_TYPES: dict[str, str] = {
     "aws:lb/targetGroup:TargetGroup": "aws_lb_target_group",
     "aws:lb/targetGroupAttachment:TargetGroupAttachment": "aws_lb_target_group_attachment",
     "aws:s3/bucket:Bucket": "aws_s3_bucket",
+    "aws:sqs/queue:Queue": "aws_sqs_queue",
+    "aws:sqs/queuePolicy:QueuePolicy": "aws_sqs_queue_policy",
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": "aws_s3_bucket_lifecycle_configuration",
     "aws:s3/bucketLogging:BucketLogging": "aws_s3_bucket_logging",
     "aws:s3/bucketObjectv2:BucketObjectv2": "aws_s3_object",

@@ -35,6 +35,13 @@ DATABASE = "podium"
 ZONE_KEY = "topology.kubernetes.io/zone"
 LIMIT_FACTOR = 2  # limits are twice the requests: room for bursts, a ceiling for the node
 DB_RESOURCES = ("500m", "1Gi")
+# mongod ends cleanly on SIGTERM (the image's entrypoint execs it): it finishes its
+# writes, checkpoints and closes its files; a minute is ample for a single node, and the
+# node termination handler's drain gives each pod its own grace period.
+DB_SHUTDOWN_SECONDS = 60
+# The cluster autoscaler must never move the database to consolidate nodes (a restart and
+# a volume move for nothing); planned terminations still drain it.
+NOT_FOR_CONSOLIDATION = {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"}
 BACKUP_RESOURCES = ("250m", "512Mi")
 PSS_VERSION = "v1.35"
 # The ingress controller's pods (ClusterAddons' Traefik) and the cluster DNS.
@@ -344,7 +351,9 @@ def autoscaler(component: str, workload: Workload) -> dict[str, Any]:
 
 
 def disruption_budget(component: str) -> dict[str, Any]:
-    """One pod at a time during drains, which also works with a single replica."""
+    """One pod at a time during drains, which also works with a single replica: a drain
+    evicts it (and waits for nothing), so the database is stopped with its grace
+    period, not killed when the lifecycle hook runs out."""
     return {"maxUnavailable": 1, "selector": {"matchLabels": selector(component)}}
 
 
@@ -529,8 +538,11 @@ def db_statefulset(
         "selector": {"matchLabels": selector(DB)},
         "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
         "template": {
-            "metadata": {"labels": labels(DB)},
-            "spec": pod_spec(DB, [mongo], volumes, node_selector=node_selector, tolerations=tolerations),
+            "metadata": {"labels": labels(DB), "annotations": dict(NOT_FOR_CONSOLIDATION)},
+            "spec": {
+                **pod_spec(DB, [mongo], volumes, node_selector=node_selector, tolerations=tolerations),
+                "terminationGracePeriodSeconds": DB_SHUTDOWN_SECONDS,
+            },
         },
         "volumeClaimTemplates": [
             {

@@ -165,6 +165,7 @@ class WebApp(pulumi.ComponentResource):
             annotations=m.WORKLOAD_ANNOTATIONS,
             protect=args.protect,
         )
+        self._object("PodDisruptionBudget", m.DB, m.disruption_budget(m.DB), depends_on=[database])
         self._deployment(m.API, args.api, m.api_pod(args.api, "api-db"), [api_service])
         self._deployment(
             m.FRONTEND,

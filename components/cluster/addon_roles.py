@@ -1,5 +1,6 @@
 """The roles of the add-ons that call AWS, each assumed only by its own service account
-with a token of the cluster's issuer: the cloud controller and the EBS CSI controller.
+with a token of the cluster's issuer: the cloud controller, the EBS CSI controller and
+the cluster autoscaler.
 Their permissions left the control-plane role, so no pod can borrow them from a node."""
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ KUBE_SYSTEM = "kube-system"
 # The service accounts the pinned charts create (their values' defaults).
 CLOUD_CONTROLLER_ACCOUNT = "cloud-controller-manager"  # aws-cloud-controller-manager 0.0.11: serviceAccountName
 EBS_CSI_CONTROLLER_ACCOUNT = "ebs-csi-controller-sa"  # aws-ebs-csi-driver 2.64.0: controller.serviceAccount.name
+CLUSTER_AUTOSCALER_ACCOUNT = "cluster-autoscaler"  # cluster-autoscaler 9.59.0: rbac.serviceAccount.name, set to this
 
 
 @dataclass(frozen=True)
 class AddonRoles:
     cloud_controller_arn: pulumi.Output[str]
     ebs_csi_controller_arn: pulumi.Output[str]
+    cluster_autoscaler_arn: pulumi.Output[str]
 
 
 def addon_roles(
@@ -66,4 +69,18 @@ def addon_roles(
             )
         ),
     )
-    return AddonRoles(cloud_controller_arn=cloud_controller.arn, ebs_csi_controller_arn=ebs_csi.arn)
+    autoscaler = role(
+        "cluster-autoscaler",
+        CLUSTER_AUTOSCALER_ACCOUNT,
+        "cluster autoscaler: the cluster's auto-scaling groups",
+        pulumi.Output.all(partition, account).apply(
+            lambda v: iam_policies.cluster_autoscaler_policy(
+                partition=v[0], region=region, account_id=v[1], cluster_name=cluster_name
+            )
+        ),
+    )
+    return AddonRoles(
+        cloud_controller_arn=cloud_controller.arn,
+        ebs_csi_controller_arn=ebs_csi.arn,
+        cluster_autoscaler_arn=autoscaler.arn,
+    )

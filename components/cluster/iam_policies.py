@@ -69,6 +69,12 @@ def cluster_tag_key(cluster_name: str) -> str:
     return f"kubernetes.io/cluster/{cluster_name}"
 
 
+def autoscaler_tag_key(cluster_name: str) -> str:
+    """The cluster autoscaler's per-cluster discovery tag on the cluster's groups (value
+    `owned`): the roles that change groups are fenced by it."""
+    return f"k8s.io/cluster-autoscaler/{cluster_name}"
+
+
 def _dns_suffix(partition: str) -> str:
     # Service endpoints (for kms:ViaService) live under a partition-specific domain.
     return "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
@@ -447,5 +453,74 @@ def external_dns_policy(*, partition: str, hosted_zone_id: str) -> Policy:
             statement("ListZones", ["route53:ListHostedZones"], "*"),
             statement("ReadZone", ["route53:ListResourceRecordSets", "route53:ListTagsForResources"], zone),
             statement("KeepRecords", ["route53:ChangeResourceRecordSets"], zone),
+        ]
+    )
+
+
+def autoscaling_group_arns(*, partition: str, region: str, account_id: str) -> str:
+    """Every group of the account in the region: group ARNs carry a random id, so the
+    statements that change groups are fenced by the cluster's tag instead."""
+    return f"arn:{partition}:autoscaling:{region}:{account_id}:autoScalingGroup:*:autoScalingGroupName/*"
+
+
+def cluster_autoscaler_policy(*, partition: str, region: str, account_id: str, cluster_name: str) -> Policy:
+    """The cluster autoscaler's role (kubernetes/autoscaler, cluster-autoscaler/cloudprovider/aws
+    README): the reads its auto-discovery and node templates need, and the two changes it
+    makes, only to groups tagged as this cluster's. No eks:DescribeNodegroup: these are not
+    EKS node groups."""
+    check_literal(partition=partition, region=region, account_id=account_id, cluster_name=cluster_name)
+    return policy_document(
+        [
+            statement(
+                "DiscoverGroups",
+                [
+                    "autoscaling:DescribeAutoScalingGroups",
+                    "autoscaling:DescribeAutoScalingInstances",
+                    "autoscaling:DescribeLaunchConfigurations",
+                    "autoscaling:DescribeScalingActivities",
+                    "ec2:DescribeImages",
+                    "ec2:DescribeInstanceTypes",
+                    "ec2:DescribeLaunchTemplateVersions",
+                    "ec2:GetInstanceTypesFromInstanceRequirements",
+                ],
+                "*",
+            ),
+            statement(
+                "ScaleTheClustersGroups",
+                ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+                autoscaling_group_arns(partition=partition, region=region, account_id=account_id),
+                {"StringEquals": {f"aws:ResourceTag/{autoscaler_tag_key(cluster_name)}": OWNED}},
+            ),
+        ]
+    )
+
+
+def termination_handler_policy(
+    *, partition: str, region: str, account_id: str, cluster_name: str, queue_name: str
+) -> Policy:
+    """aws-node-termination-handler's role in queue mode (its README's policy, narrowed):
+    read and delete the messages of the cluster's one queue, look up instances, and end
+    the lifecycle action only of the cluster's groups."""
+    check_literal(
+        partition=partition, region=region, account_id=account_id, cluster_name=cluster_name, queue_name=queue_name
+    )
+    return policy_document(
+        [
+            statement(
+                "LookUpInstances",
+                ["autoscaling:DescribeAutoScalingInstances", "autoscaling:DescribeTags", "ec2:DescribeInstances"],
+                "*",
+            ),
+            statement(
+                "TakeTheClustersEvents",
+                ["sqs:DeleteMessage", "sqs:ReceiveMessage"],
+                f"arn:{partition}:sqs:{region}:{account_id}:{queue_name}",
+            ),
+            statement(
+                "ReleaseDrainedInstances",
+                ["autoscaling:CompleteLifecycleAction"],
+                autoscaling_group_arns(partition=partition, region=region, account_id=account_id),
+                {"StringEquals": {f"aws:ResourceTag/{autoscaler_tag_key(cluster_name)}": OWNED}},
+            ),
         ]
     )

@@ -1,5 +1,8 @@
-"""NodeGroup: one worker pool, a launch template and an auto-scaling group whose
-instances join the cluster with kubeadm, registering the pool's labels and taints."""
+"""NodeGroup: one worker pool, a launch template and an auto-scaling group (one per AZ
+when zonal) whose instances join the cluster with kubeadm, registering the pool's labels
+and taints. The groups carry the cluster autoscaler's tags (discovery, and the labels and
+taints it needs to scale a group up from zero) and a lifecycle hook that holds each
+terminating instance until aws-node-termination-handler has drained it."""
 
 from __future__ import annotations
 
@@ -11,10 +14,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.cluster import iam_policies, kubeadm
+from components.cluster import iam_policies, kubeadm, termination
 from components.cluster.bootstrap import JoinMaterial, cluster_tag
 from components.cluster.instance_role import instance_profile
 from components.cluster.userdata import NodeBoot, encode_plain, render_node_script
+from components.config.settings import AUTOSCALER_NODE_TEMPLATE
 
 
 @dataclass(frozen=True)
@@ -24,14 +28,16 @@ class NodeGroupArgs:
     region: str
     pool_name: str
     instance_type: str
-    min_size: int
-    max_size: int
-    desired_size: int
+    min_size: int  # of each group
+    max_size: int  # of each group
+    desired_size: int  # in total, placed from the first group on
     spot: bool
     root_volume_gb: int
     labels: Mapping[str, str]
     taints: Sequence[kubeadm.Taint]
-    subnet_ids: pulumi.Output[list[str]]
+    subnet_ids: pulumi.Output[list[str]]  # the private subnets, one per AZ slot
+    zonal: bool  # one group per AZ slot instead of one across them
+    az_count: int
     security_group_id: pulumi.Input[str]
     image_id: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
@@ -61,6 +67,31 @@ def refresh_preferences(desired_size: int) -> aws.autoscaling.GroupInstanceRefre
     )
 
 
+def autoscaler_tags(cluster_name: str, labels: Mapping[str, str], taints: Sequence[kubeadm.Taint]) -> dict[str, str]:
+    """The ASG tags the cluster autoscaler reads: both discovery tags (it needs all of
+    them, and the second keeps two clusters in one account apart) and the node template,
+    which tells it what a node of an empty group would look like."""
+    tags = {
+        "k8s.io/cluster-autoscaler/enabled": "true",
+        iam_policies.autoscaler_tag_key(cluster_name): iam_policies.OWNED,
+    }
+    tags |= {f"{AUTOSCALER_NODE_TEMPLATE}/label/{key}": value for key, value in labels.items()}
+    tags |= {f"{AUTOSCALER_NODE_TEMPLATE}/taint/{t.key}": f"{t.value}:{t.effect}" for t in taints}
+    return tags
+
+
+def group_sizes(min_size: int, max_size: int, desired: int, groups: int) -> list[tuple[int, int, int]]:
+    """(min, max, desired) of each group: every group has the pool's bounds; the
+    initial nodes fill the groups from the first AZ slot on."""
+    sizes = []
+    remaining = desired - min_size * groups
+    for _ in range(groups):
+        extra = max(0, min(max_size - min_size, remaining))
+        remaining -= extra
+        sizes.append((min_size, max_size, min_size + extra))
+    return sizes
+
+
 def worker_script(args: NodeGroupArgs, api_endpoint: str, ca_cert_hash: str) -> str:
     """The pool's user data: names and hashes only; the token comes from SSM."""
     join = kubeadm.join_configuration(
@@ -80,7 +111,7 @@ def worker_script(args: NodeGroupArgs, api_endpoint: str, ca_cert_hash: str) -> 
 
 
 class NodeGroup(pulumi.ComponentResource):
-    auto_scaling_group_name: pulumi.Output[str]
+    auto_scaling_group_names: pulumi.Output[list[str]]
     role_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: NodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
@@ -147,9 +178,53 @@ class NodeGroup(pulumi.ComponentResource):
             tags={"Name": pool_name},
             opts=child,
         )
+        slots: Sequence[int | None] = range(args.az_count) if args.zonal else [None]
+        sizes = group_sizes(args.min_size, args.max_size, args.desired_size, len(slots))
+        asg_tags = [
+            aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=True)
+            for key, value in instance_tags.items()
+        ] + [
+            # The autoscaler reads these on the group; instances need none of them.
+            aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=False)
+            for key, value in autoscaler_tags(cluster, args.labels, args.taints).items()
+        ]
+        made = []
+        for slot, (low, high, desired) in zip(slots, sizes, strict=True):
+            # The first (or only) group keeps the names it had before pools could be zonal:
+            # a pool that turns zonal keeps its group and instances (in the first AZ).
+            suffix = "" if not slot else f"-az{slot + 1}"
+            made.append(
+                self._group(
+                    f"{name}-asg{suffix}",
+                    name_prefix=f"{pool_name}{suffix}-",
+                    sizes=(low, high, desired),
+                    subnet_ids=args.subnet_ids if slot is None else args.subnet_ids.apply(lambda ids, s=slot: [ids[s]]),
+                    template=template,
+                    spot=args.spot,
+                    instance_type=args.instance_type,
+                    tags=asg_tags,
+                )
+            )
+        self.auto_scaling_group_names = pulumi.Output.all(*[group.name for group in made])
+        self.role_arn = role.arn
+        self.register_outputs({"autoScalingGroupNames": self.auto_scaling_group_names, "roleArn": self.role_arn})
+
+    def _group(
+        self,
+        resource_name: str,
+        *,
+        name_prefix: str,
+        sizes: tuple[int, int, int],
+        subnet_ids: pulumi.Input[list[str]],
+        template: aws.ec2.LaunchTemplate,
+        spot: bool,
+        instance_type: str,
+        tags: list[aws.autoscaling.GroupTagArgs],
+    ) -> aws.autoscaling.Group:
+        low, high, desired = sizes
         template_spec = {"id": template.id, "version": template.latest_version.apply(str)}
         placement: dict[str, object]
-        if args.spot:
+        if spot:
             placement = {
                 "mixed_instances_policy": {
                     "instances_distribution": {
@@ -162,35 +237,42 @@ class NodeGroup(pulumi.ComponentResource):
                             "launch_template_id": template.id,
                             "version": template.latest_version.apply(str),
                         },
-                        "overrides": [{"instance_type": args.instance_type}],
+                        # One type: the autoscaler sizes a group by its first type.
+                        "overrides": [{"instance_type": instance_type}],
                     },
                 },
-                # Replace a spot node that AWS warns about before it is reclaimed.
+                # Replace a spot node that AWS warns about before it is reclaimed; the
+                # old one leaves through the lifecycle hook, drained.
                 "capacity_rebalance": True,
             }
         else:
             placement = {"launch_template": template_spec}
         group = aws.autoscaling.Group(
-            f"{name}-asg",
-            name_prefix=f"{pool_name}-",
-            min_size=args.min_size,
-            max_size=args.max_size,
-            desired_capacity=args.desired_size,
-            vpc_zone_identifiers=args.subnet_ids,
+            resource_name,
+            name_prefix=name_prefix,
+            min_size=low,
+            max_size=high,
+            desired_capacity=desired,
+            vpc_zone_identifiers=subnet_ids,
             health_check_type="EC2",
             health_check_grace_period=300,
-            # A new launch template version (image, script, size) rolls through the pool.
+            # A new launch template version (image, script, size) rolls through the pool;
+            # each old instance is drained (the hook below) after its replacement is up.
             instance_refresh=aws.autoscaling.GroupInstanceRefreshArgs(
-                strategy="Rolling", preferences=refresh_preferences(args.desired_size)
+                strategy="Rolling", preferences=refresh_preferences(desired)
             ),
-            tags=[
-                {"key": key, "value": value, "propagate_at_launch": True}
-                for key, value in {**instance_tags, "k8s.io/cluster-autoscaler/enabled": "true"}.items()
-            ],
+            tags=tags,
             **placement,  # type: ignore[arg-type]
-            # Set once; afterwards a scaler (or a person) owns the size.
+            # Set once; afterwards the cluster autoscaler (or a person) owns the size.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCapacity"]),
         )
-        self.auto_scaling_group_name = group.name
-        self.role_arn = role.arn
-        self.register_outputs({"autoScalingGroupName": self.auto_scaling_group_name, "roleArn": self.role_arn})
+        aws.autoscaling.LifecycleHook(
+            f"{resource_name}-drain",
+            name=termination.LIFECYCLE_HOOK_NAME,
+            autoscaling_group_name=group.name,
+            lifecycle_transition=termination.TERMINATING,
+            heartbeat_timeout=termination.LIFECYCLE_HEARTBEAT_SECONDS,
+            default_result="CONTINUE",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return group

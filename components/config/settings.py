@@ -27,6 +27,11 @@ CLUSTER_MODES = ("kubeadm", "existing")
 NAT_MODES = ("none", "single", "perAz")
 API_ENDPOINTS = ("public", "internal")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+# The cluster autoscaler learns a pool's labels and taints (to scale it up from zero)
+# from its ASGs' tags `<this>/label/<key>` and `<this>/taint/<key>`; AWS allows tag keys
+# of 128 characters, which leaves this much for a label's or a taint's key.
+AUTOSCALER_NODE_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
+NODE_TEMPLATE_KEY_ROOM = 128 - len(f"{AUTOSCALER_NODE_TEMPLATE}/label/")
 LOG_DESTINATIONS = ("cloudwatch", "stdout", "off")
 TLS_MODES = ("acme", "selfSigned", "none")
 ACME_SERVERS = ("staging", "production")
@@ -143,9 +148,22 @@ class Taint:
 class NodePoolSettings:
     name: str = doc_field("Pool name, a DNS label, unique.")
     instance_type: str = doc_field("EC2 instance type.", "t3.large")
-    min: int = doc_field("Minimum size of the pool's auto-scaling group.", 1)
-    max: int = doc_field("Maximum size.", 3)
-    desired: int = doc_field("Initial desired size (min <= desired <= max).", 2)
+    min: int = doc_field(
+        "Minimum size of the pool's auto-scaling group (of each group, when zonal). 0: the autoscaler "
+        "may empty it and scales it up from zero when a pod needs it.",
+        1,
+    )
+    max: int = doc_field("Maximum size (of each group, when zonal): the autoscaler's ceiling.", 3)
+    desired: int = doc_field(
+        "Initial size, in total (min <= desired <= max; zonal: placed from the first AZ on). "
+        "Afterwards the cluster autoscaler owns it.",
+        2,
+    )
+    zonal: bool = doc_field(
+        "One auto-scaling group per AZ (network.azCount), so a node that replaces one holding a "
+        "zonal EBS volume comes up in that volume's AZ. Required for app.db.nodePool with azCount > 1.",
+        False,
+    )
     spot: bool = doc_field("Run the pool on spot capacity.", False)
     root_volume_gb: int = doc_field("Root volume size (GiB), encrypted gp3.", 50)
     labels: Mapping[str, str] = doc_field("Node labels the kubelet registers.", default_factory=_empty_map)
@@ -706,14 +724,23 @@ class _Rules:
                 self.add(f"{at}.min", f"{pool.min} must not be negative")
             if pool.max < 1:
                 self.add(f"{at}.max", f"{pool.max} must be at least 1")
+            groups = self.s.network.az_count if pool.zonal else 1
             if pool.min > pool.max:
                 self.add(f"{at}.max", f"{pool.max} is below min {pool.min}")
-            elif not pool.min <= pool.desired <= pool.max:
+            elif pool.zonal and not pool.min * groups <= pool.desired <= pool.max * groups:
+                self.add(
+                    f"{at}.desired",
+                    f"{pool.desired} must be between {pool.min * groups} and {pool.max * groups}: a zonal pool has "
+                    f"{groups} groups (network.azCount), each of min {pool.min} and max {pool.max}",
+                )
+            elif not pool.zonal and not pool.min <= pool.desired <= pool.max:
                 self.add(f"{at}.desired", f"{pool.desired} must be between min {pool.min} and max {pool.max}")
             for key, value in pool.labels.items():
                 self.label(f"{at}.labels.{key}", key, value)
+                self.node_template_key(f"{at}.labels.{key}", key)
             for j, taint in enumerate(pool.taints):
                 self.qualified_name(f"{at}.taints[{j}].key", taint.key)
+                self.node_template_key(f"{at}.taints[{j}].key", taint.key)
                 if not _LABEL_VALUE.match(taint.value):
                     self.add(f"{at}.taints[{j}].value", f"{taint.value!r} is not a valid taint value")
                 if taint.effect not in TAINT_EFFECTS:
@@ -731,6 +758,20 @@ class _Rules:
         db_pool = self.s.app.db.node_pool
         if db_pool is not None and db_pool not in seen:
             self.add("app.db.nodePool", f"{db_pool!r} is not one of nodePools ({', '.join(sorted(seen))})")
+        for i, pool in enumerate(pools):
+            if pool.name == db_pool and not pool.zonal and self.s.network.az_count > 1:
+                self.add(
+                    f"nodePools[{i}].zonal",
+                    f"pool {pool.name!r} holds the database (app.db.nodePool), whose EBS volume stays in one AZ: "
+                    "set zonal: true, so that its replacement node comes up in that AZ",
+                )
+
+    def node_template_key(self, path: str, key: str) -> None:
+        """Labels and taints reach the cluster autoscaler as ASG tag keys (for scaling
+        from zero), which AWS limits to 128 characters."""
+        room = NODE_TEMPLATE_KEY_ROOM
+        if len(key) > room:
+            self.add(path, f"{key!r} is {len(key)} characters; as an autoscaler node-template tag it may have {room}")
 
     def qualified_name(self, path: str, key: str) -> bool:
         prefix, slash, name = key.rpartition("/")

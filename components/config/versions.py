@@ -119,7 +119,15 @@ def charts(overrides: Mapping[str, str] | None = None) -> dict[str, Chart]:
 
 # Charts pinned together, never overridden one at a time: the operator's CRDs must match
 # the operator kube-prometheus-stack runs.
-_PINNED_CHARTS = ("prometheusOperatorCrds", "kubePrometheusStack", "fluentBit", "certManager", "externalDns")
+_PINNED_CHARTS = (
+    "prometheusOperatorCrds",
+    "kubePrometheusStack",
+    "fluentBit",
+    "certManager",
+    "externalDns",
+    "clusterAutoscaler",
+    "awsNodeTerminationHandler",
+)
 
 
 def pinned_chart(key: str) -> Chart:
@@ -139,3 +147,9 @@ def addon_charts(addon: str, version: str) -> list[Chart]:
 def cloud_controller_image_tag(minor: str) -> str:
     """The AWS cloud-controller-manager release that matches a Kubernetes minor."""
     return str(_versions()["charts"]["awsCloudControllerManager"]["imageTags"][minor])
+
+
+def cluster_autoscaler_image_tag(minor: str) -> str:
+    """The cluster-autoscaler release built for a Kubernetes minor (its scheduler code
+    simulates that minor's scheduling: the two must match)."""
+    return str(_versions()["charts"]["clusterAutoscaler"]["imageTags"][minor])

@@ -3,9 +3,11 @@
 On AWS (kubeadm mode): Calico (CNI enforcing NetworkPolicy, VXLAN, the pod CIDR), the
 AWS cloud-controller-manager, the EBS CSI driver and its StorageClasses,
 kubelet-csr-approver (signed kubelet serving certificates), metrics-server (verifying
-them) and Traefik (Ingress, behind an NLB). On an existing cluster: metrics-server,
+them), Traefik (Ingress, behind an NLB), the cluster autoscaler and
+aws-node-termination-handler (drains before terminations). On an existing cluster: metrics-server,
 kubelet-csr-approver and Traefik on NodePorts. Each is a Helm release at the version
-pinned in components/config/data/versions.yaml unless `podium:addonVersions` overrides it.
+pinned in components/config/data/versions.yaml unless `podium:addonVersions` overrides it
+(the autoscaler and the termination handler: always as pinned).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pulumi_kubernetes as k8s
 from components.cluster.addon_roles import AddonRoles
 from components.cluster.readiness import AdminAccess, ApiReadiness, groups_hint
 from components.config import versions
+from components.platform.autoscaling import cluster_autoscaler_values, termination_handler_values
 from components.platform.aws_integration import cloud_controller_values, ebs_csi_values, storage_class_objects
 from components.platform.certificates import csr_approver_values
 from components.platform.cni import CALICO_NAMESPACE, calico_crds_yaml, calico_values
@@ -42,6 +45,14 @@ class WorkerGate:
 
 
 @dataclass(frozen=True)
+class TerminationHandling:
+    """Kubeadm mode: the queue aws-node-termination-handler reads, and its role."""
+
+    queue_url: pulumi.Input[str]
+    handler_role_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class ClusterAddonsArgs:
     cluster_name: str
     kubernetes_version: str
@@ -54,6 +65,7 @@ class ClusterAddonsArgs:
     region: str | None = None
     workers: WorkerGate | None = None  # kubeadm mode
     roles: AddonRoles | None = None  # kubeadm mode: the controllers' own roles
+    termination: TerminationHandling | None = None  # kubeadm mode
 
 
 def namespace_labels(level: str) -> dict[str, str]:
@@ -152,11 +164,13 @@ class ClusterAddons(pulumi.ComponentResource):
             )
             pod_network = [calico, cloud_controller, workers_ready]
             # Roles for other teams' pods, from an annotation on their service account.
-            IdentityWebhook(
+            identity_webhook = IdentityWebhook(
                 f"{name}-identity-webhook",
                 IdentityWebhookArgs(audience=WEB_IDENTITY_AUDIENCE, region=args.region),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=pod_network),
             )
+            assert args.termination is not None, "kubeadm mode always has the termination queue"
+            self._node_lifecycle(args, args.region, args.roles, args.termination, [*pod_network, identity_webhook])
             csi = self._release(
                 "awsEbsCsiDriver",
                 KUBE_SYSTEM,
@@ -195,6 +209,39 @@ class ClusterAddons(pulumi.ComponentResource):
                 "charts": {key: f"{self._charts[key].chart}@{self._charts[key].version}" for key in self._releases},
             }
         )
+
+    def _node_lifecycle(
+        self,
+        args: ClusterAddonsArgs,
+        region: str,
+        roles: AddonRoles,
+        termination: TerminationHandling,
+        depends_on: Sequence[pulumi.Resource],
+    ) -> None:
+        """The cluster autoscaler and aws-node-termination-handler, in kube-system on the
+        control planes; the handler after the identity webhook, which gives it its role."""
+        for key, values in (
+            (
+                "clusterAutoscaler",
+                cluster_autoscaler_values(
+                    args.cluster_name, args.kubernetes_version, region, roles.cluster_autoscaler_arn
+                ),
+            ),
+            (
+                "awsNodeTerminationHandler",
+                termination_handler_values(
+                    args.cluster_name, region, termination.queue_url, termination.handler_role_arn
+                ),
+            ),
+        ):
+            chart = versions.pinned_chart(key)
+            helm_release(
+                f"{self._name}-{chart.chart}",
+                chart,
+                KUBE_SYSTEM,
+                values,
+                pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+            )
 
     def _release(
         self, key: str, namespace: str, values: dict[str, Any], depends_on: Sequence[pulumi.Resource]

@@ -1,0 +1,431 @@
+"""Nodes that follow the load and leave drained: the cluster autoscaler as rendered, the
+groups' tags and lifecycle hooks, the termination queue and its EventBridge rules
+(matched against AWS's documented sample events), the two roles, and the database's
+shutdown."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.app import manifests as m
+from components.cluster import iam_policies, termination
+from components.cluster.userdata import script_of
+from components.config import versions
+from components.platform import autoscaling
+from tests import eventbridge, netpol
+from tests.conftest import graph_for, rendered_for, stack_config
+from tests.test_iam_policies import lint, unexpected
+from tools import cost, harness, helm_render
+
+AWS_STACKS = ("dev", "staging", "prod")
+ASG = "aws:autoscaling/group:Group"
+HOOK = "aws:autoscaling/lifecycleHook:LifecycleHook"
+RULE = "aws:cloudwatch/eventRule:EventRule"
+TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+QUEUE = "aws:sqs/queue:Queue"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+EVENTS = Path(__file__).parent / "data" / "eventbridge"
+
+
+def deployment(stack: str, release: str) -> dict[str, Any]:
+    (found,) = rendered_for(stack)[release].of_kind("Deployment")
+    return found
+
+
+def container_of(found: dict[str, Any]) -> dict[str, Any]:
+    (container,) = found["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def env_of(found: dict[str, Any]) -> dict[str, str | None]:
+    return {e["name"]: e.get("value") for e in container_of(found).get("env", [])}
+
+
+def trust_subject(graph: harness.Graph, role: str) -> str:
+    (statement,) = json.loads(graph.one(ROLE, role).inputs["assumeRolePolicy"])["Statement"]
+    return next(v for k, v in statement["Condition"]["StringEquals"].items() if k.endswith(":sub"))
+
+
+def tags_of(group: harness.Resource) -> dict[str, str]:
+    return {t["key"]: t["value"] for t in group.inputs["tags"]}
+
+
+def pool_of(graph: harness.Graph, group: harness.Resource) -> str:
+    """The pool a group belongs to: its NodeGroup parent's name, without `pool-`."""
+    return group.parent.rsplit("::", 1)[1].removeprefix("pool-")
+
+
+def join_registration(graph: harness.Graph, pool: str) -> dict[str, Any]:
+    """What the pool's kubelets register, read from the JoinConfiguration in the user data."""
+    script = script_of(graph.one("aws:ec2/launchTemplate:LaunchTemplate", f"pool-{pool}-template").inputs)
+    match = re.search(r"^kubeadm_config='(.*?)'$", script, re.S | re.M)
+    assert match, "no kubeadm config in the user data"
+    (join,) = [d for d in yaml.safe_load_all(match.group(1)) if d["kind"] == "JoinConfiguration"]
+    return join["nodeRegistration"]
+
+
+# -- the cluster autoscaler, as rendered -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("stack", "image"), [("dev", "v1.35.2"), ("prod", "v1.35.2")])
+def test_the_autoscaler_matches_the_minor_discovers_the_clusters_groups_and_uses_its_role(
+    stack: str, image: str
+) -> None:
+    graph = graph_for(stack)
+    cluster = graph.exports["clusterName"]
+    found = deployment(stack, "cluster-autoscaler")
+    container = container_of(found)
+    assert container["image"] == f"registry.k8s.io/autoscaling/cluster-autoscaler:{image}"
+    command = container["command"]
+    assert (
+        f"--node-group-auto-discovery=asg:tag=k8s.io/cluster-autoscaler/enabled,k8s.io/cluster-autoscaler/{cluster}"
+        in command
+    )
+    for flag in (
+        "--cloud-provider=aws",
+        "--expander=least-waste",
+        "--balance-similar-node-groups=true",
+        "--skip-nodes-with-local-storage=false",
+    ):
+        assert flag in command, flag
+    pod = found["spec"]["template"]["spec"]
+    # Its own role, by its service account's token: the account the role trusts.
+    assert trust_subject(graph, "cluster-cluster-autoscaler") == (
+        f"system:serviceaccount:kube-system:{pod['serviceAccountName']}"
+    )
+    env = env_of(found)
+    assert env["AWS_ROLE_ARN"] == graph.one(ROLE, "cluster-cluster-autoscaler").state["arn"]
+    assert env["AWS_REGION"] == "us-east-1"
+    token_file = env["AWS_WEB_IDENTITY_TOKEN_FILE"]
+    assert token_file is not None
+    mounts = {v["name"]: v["mountPath"] for v in container["volumeMounts"]}
+    (volume,) = [v for v in pod["volumes"] if v["name"] in mounts and token_file.startswith(mounts[v["name"]])]
+    (source,) = volume["projected"]["sources"]
+    assert source["serviceAccountToken"]["audience"] == "sts.amazonaws.com"
+    # On the control planes, never on a worker it may remove.
+    assert pod["nodeSelector"] == {"node-role.kubernetes.io/control-plane": ""}
+    assert {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"} in pod[
+        "tolerations"
+    ]
+    (budget,) = rendered_for(stack)["cluster-autoscaler"].of_kind("PodDisruptionBudget")
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"].items() <= found["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_on_kubernetes_1_36_the_autoscaler_is_its_1_36_release() -> None:
+    """The chart's default image is v1.35.0: the tag must follow the cluster's minor."""
+    values = autoscaling.cluster_autoscaler_values("podium-x", "1.36.4", "us-east-1", "arn:aws:iam::1:role/ca")
+    (found,) = [
+        o
+        for o in helm_render.template(
+            versions.pinned_chart("clusterAutoscaler").package.removeprefix("./"),
+            release="cluster-autoscaler",
+            namespace="kube-system",
+            values=values,
+            kube_version="1.36.4",
+        )
+        if o["kind"] == "Deployment"
+    ]
+    assert container_of(found)["image"] == "registry.k8s.io/autoscaling/cluster-autoscaler:v1.36.1"
+
+
+def test_every_supported_minor_has_an_autoscaler_and_a_cloud_controller_release() -> None:
+    for minor in versions.newest_patches():
+        assert versions.cluster_autoscaler_image_tag(minor).startswith(f"v{minor}.")
+        assert versions.cloud_controller_image_tag(minor).startswith(f"v{minor}.")
+    with pytest.raises(KeyError):
+        versions.cluster_autoscaler_image_tag("1.37")  # none was published when the data was read
+
+
+# -- the groups' tags and hooks --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_every_group_carries_both_discovery_tags_and_the_node_template_its_kubelets_register(stack: str) -> None:
+    graph = graph_for(stack)
+    cluster = graph.exports["clusterName"]
+    groups = graph.of_type(ASG)
+    assert groups
+    for group in groups:
+        tags = tags_of(group)
+        assert tags["k8s.io/cluster-autoscaler/enabled"] == "true"
+        assert tags[f"k8s.io/cluster-autoscaler/{cluster}"] == "owned"
+        registration = join_registration(graph, pool_of(graph, group))
+        (labels_arg,) = [a["value"] for a in registration["kubeletExtraArgs"] if a["name"] == "node-labels"]
+        labels = dict(pair.split("=", 1) for pair in labels_arg.split(","))
+        taints = {t["key"]: f"{t.get('value', '')}:{t['effect']}" for t in registration.get("taints", [])}
+        template = {k.removeprefix("k8s.io/cluster-autoscaler/node-template/"): v for k, v in tags.items()}
+        assert {k.removeprefix("label/"): v for k, v in template.items() if k.startswith("label/")} == labels
+        assert {k.removeprefix("taint/"): v for k, v in template.items() if k.startswith("taint/")} == taints
+        # The autoscaler's tags stay on the group; instances get only what they carried before.
+        launched = {t["key"] for t in group.inputs["tags"] if t["propagateAtLaunch"]}
+        assert not [k for k in launched if k.startswith("k8s.io/cluster-autoscaler")], group.name
+    db = [g for g in groups if pool_of(graph, g) == "db"]
+    assert db and all(tags_of(g)["k8s.io/cluster-autoscaler/node-template/taint/podium/dedicated"] for g in db)
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_every_group_holds_terminating_instances_longer_than_the_slowest_drain(stack: str) -> None:
+    graph = graph_for(stack)
+    hooks = {h.inputs["autoscalingGroupName"]: h.inputs for h in graph.of_type(HOOK)}
+    groups = graph.of_type(ASG)
+    assert set(hooks) == {g.state["name"] for g in groups}
+    handler = env_of(deployment(stack, "aws-node-termination-handler"))
+    drain = int(str(handler["NODE_TERMINATION_GRACE_PERIOD"]))
+    # The longest shutdown any pod Podium runs asks for (the database's), plus a
+    # replacement node's warm-up for a pod whose budget waits on it, fit in the drain.
+    pods = [o["spec"]["template"]["spec"] for o in _workloads(graph)]
+    longest_grace = max(p.get("terminationGracePeriodSeconds", 30) for p in pods)
+    assert longest_grace == m.DB_SHUTDOWN_SECONDS
+    assert drain >= 5 * 60 + longest_grace
+    for hook in hooks.values():
+        assert hook["lifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
+        assert hook["defaultResult"] == "CONTINUE"  # a stuck drain delays a termination, never blocks it
+        assert hook["heartbeatTimeout"] > drain
+
+
+def _workloads(graph: harness.Graph) -> list[dict[str, Any]]:
+    return [
+        {"spec": r.inputs["spec"], "metadata": r.inputs["metadata"]}
+        for r in graph.resources
+        if r.type in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
+    ]
+
+
+def test_non_zonal_pools_keep_their_urns_and_a_zonal_pool_keeps_its_first_group() -> None:
+    urns = {g.urn for g in graph_for("dev").of_type(ASG)}
+    before = "urn:pulumi:dev::podium::podium:nodes:NodeGroup$aws:autoscaling/group:Group::"
+    # pool-general and, for the database's pool turned zonal, its first group: as they were.
+    assert {before + "pool-general-asg", before + "pool-db-asg", before + "pool-db-asg-az2"} == urns
+    groups = {g.name: g for g in graph_for("dev").of_type(ASG)}
+    assert groups["pool-db-asg"].inputs["namePrefix"] == "podium-dev-db-"
+    assert groups["pool-db-asg-az2"].inputs["namePrefix"] == "podium-dev-db-az2-"
+
+
+def test_turning_a_pool_zonal_splits_it_by_az_with_its_bounds_each() -> None:
+    config = stack_config("prod")
+    config["podium:nodePools"][0]["zonal"] = True  # general: min 3, max 9, desired 3, three AZs
+    config["podium:nodePools"][0]["min"] = 1
+    config["podium:nodePools"][0]["max"] = 3
+    graph = harness.run("prod", config)
+    private = graph.exports["privateSubnetIds"]
+    groups = {g.name: g.inputs for g in graph.of_type(ASG) if g.name.startswith("pool-general-")}
+    assert sorted(groups) == ["pool-general-asg", "pool-general-asg-az2", "pool-general-asg-az3"]
+    for slot, name in enumerate(sorted(groups)):
+        group = groups[name]
+        assert group["vpcZoneIdentifiers"] == [private[slot]]
+        assert (group["minSize"], group["maxSize"], group["desiredCapacity"]) == (1, 3, 1)
+    assert len(graph.of_type(HOOK)) == len(graph.of_type(ASG))
+
+
+# -- the termination queue and its rules -----------------------------------------------------------------
+
+
+def sample(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+def rules_of(graph: harness.Graph) -> dict[str, dict[str, Any]]:
+    return {r.inputs["name"]: json.loads(r.inputs["eventPattern"]) for r in graph.of_type(RULE)}
+
+
+def matching(rules: dict[str, dict[str, Any]], event: dict[str, Any]) -> list[str]:
+    return sorted(name for name, pattern in rules.items() if eventbridge.matches(pattern, event))
+
+
+def test_the_sample_events_are_documented() -> None:
+    sources = (EVENTS / "SOURCES.md").read_text()
+    for path in EVENTS.glob("*.json"):
+        assert path.name in sources and "docs.aws.amazon.com" in sources, path.name
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_only_the_intended_documented_events_reach_the_queue(stack: str) -> None:
+    graph = graph_for(stack)
+    cluster = graph.exports["clusterName"]
+    rules = rules_of(graph)
+    assert matching(rules, sample("spot-interruption-warning")) == [f"{cluster}-spot-interruption"]
+    assert matching(rules, sample("rebalance-recommendation")) == [f"{cluster}-rebalance"]
+    assert matching(rules, sample("health-scheduled-change-ec2")) == [f"{cluster}-scheduled-change"]
+    # The documented termination names another group ("my-asg"): not this cluster's.
+    terminate = sample("asg-terminate-lifecycle-action")
+    assert matching(rules, terminate) == []
+    for group in graph.of_type(ASG):
+        ours = {**terminate, "detail": {**terminate["detail"], "AutoScalingGroupName": group.state["name"]}}
+        assert matching(rules, ours) == [f"{cluster}-asg-terminate"], group.name
+    launch = sample("asg-launch-lifecycle-action")
+    launch["detail"]["AutoScalingGroupName"] = graph.of_type(ASG)[0].state["name"]
+    for other in (launch, sample("instance-state-change"), sample("health-other-service")):
+        assert matching(rules, other) == [], other["detail-type"]
+
+
+def test_the_matcher_refuses_what_it_does_not_implement() -> None:
+    with pytest.raises(ValueError, match="only lists of exact values"):
+        eventbridge.matches({"source": [{"prefix": "aws."}]}, {"source": "aws.ec2"})
+    assert not eventbridge.matches({"detail": {"a": ["x"]}}, {"detail": {"a": "y"}})
+    assert eventbridge.matches({"resources": ["r1"]}, {"resources": ["r0", "r1"]})
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_the_queue_is_encrypted_and_admits_only_this_stacks_rules(stack: str) -> None:
+    graph = graph_for(stack)
+    queue = graph.one(QUEUE)
+    assert queue.inputs["sqsManagedSseEnabled"] is True
+    assert queue.inputs["messageRetentionSeconds"] == termination.QUEUE_RETENTION_SECONDS
+    rule_arns = sorted(r.state["arn"] for r in graph.of_type(RULE))
+    assert len(rule_arns) == 4
+    (policy,) = [p.inputs for p in graph.of_type("aws:sqs/queuePolicy:QueuePolicy")]
+    assert policy["queueUrl"] == queue.state["url"]
+    (statement,) = json.loads(policy["policy"])["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage" and statement["Resource"] == queue.state["arn"]
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": rule_arns}}
+    targets = {t.inputs["rule"]: t.inputs["arn"] for t in graph.of_type(TARGET)}
+    assert targets == {r.state["name"]: queue.state["arn"] for r in graph.of_type(RULE)}
+
+
+# -- the handler, as rendered ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_handler_drains_by_eviction_from_the_queue_for_this_clusters_nodes(stack: str) -> None:
+    """aws-node-termination-handler v1.25.6 drains with kubectl's drain helper through the
+    eviction API (pkg/node/node.go): PodDisruptionBudgets hold it; no setting turns it
+    into deletion. What is checked here is what the rendered Deployment tells it."""
+    graph = graph_for(stack)
+    cluster = graph.exports["clusterName"]
+    rendered = rendered_for(stack)["aws-node-termination-handler"]
+    assert not rendered.of_kind("DaemonSet")  # queue mode only: no pod reads instance metadata
+    found = deployment(stack, "aws-node-termination-handler")
+    env = env_of(found)
+    expected = {
+        "ENABLE_SQS_TERMINATION_DRAINING": "true",
+        "QUEUE_URL": graph.one(QUEUE).state["url"],
+        "AWS_REGION": "us-east-1",
+        "CORDON_ONLY": "false",  # cordon, then drain
+        "TAINT_NODE": "true",
+        "POD_TERMINATION_GRACE_PERIOD": "-1",  # each pod's own grace period
+        "IGNORE_DAEMON_SETS": "true",
+        "DELETE_LOCAL_DATA": "true",
+        "CHECK_TAG_BEFORE_DRAINING": "true",
+        "MANAGED_TAG": f"kubernetes.io/cluster/{cluster}",
+        "USE_PROVIDER_ID": "true",
+        "DRY_RUN": "false",
+    }
+    assert {k: env.get(k) for k in expected} == expected
+    # In queue mode the chart passes no per-event switch: every queued event is drained,
+    # so the EventBridge rules alone choose the events (tested above on AWS's samples).
+    assert [k for k in env if k.startswith("ENABLE_") and k.endswith(("_DRAINING", "_MONITORING"))] == [
+        "ENABLE_SQS_TERMINATION_DRAINING"
+    ]
+    # The tag it checks is on every instance the groups launch (and nothing else's).
+    for template in graph.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        (instance,) = [s["tags"] for s in template.inputs["tagSpecifications"] if s["resourceType"] == "instance"]
+        assert instance[f"kubernetes.io/cluster/{cluster}"] == "owned", template.name
+    pod = found["spec"]["template"]["spec"]
+    (account,) = rendered.of_kind("ServiceAccount")
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+    role = graph.one(ROLE, "termination-handler")
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == role.state["arn"]
+    assert (
+        trust_subject(graph, "termination-handler") == f"system:serviceaccount:kube-system:{pod['serviceAccountName']}"
+    )
+    assert pod["nodeSelector"]["node-role.kubernetes.io/control-plane"] == ""
+
+
+def test_the_handler_starts_after_the_webhook_that_gives_it_its_role() -> None:
+    graph = graph_for("dev")
+    (release,) = [
+        r for r in graph.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "aws-node-termination-handler"
+    ]
+    (webhook,) = [
+        d for d in graph.of_type("kubernetes:apps/v1:Deployment") if d.name == "addons-identity-webhook-deployment"
+    ]
+    assert webhook.urn in release.dependencies
+
+
+# -- the roles ------------------------------------------------------------------------------------------
+
+
+def _policies(graph: harness.Graph) -> dict[str, dict[str, Any]]:
+    return {
+        name: json.loads(graph.one(ROLE_POLICY, name).inputs["policy"])
+        for name in ("cluster-cluster-autoscaler", "termination-handler")
+    }
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_roles_are_parliament_clean_and_change_only_the_clusters_groups(stack: str) -> None:
+    graph = graph_for(stack)
+    cluster = graph.exports["clusterName"]
+    tag = f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster}"
+    # The tag the conditions need is on every one of the cluster's groups.
+    assert all(tags_of(g)[f"k8s.io/cluster-autoscaler/{cluster}"] == "owned" for g in graph.of_type(ASG))
+    for name, document in _policies(graph).items():
+        assert unexpected(lint(document), iam_policies.PARLIAMENT_ACCEPTED_FINDINGS) == [], name
+        for statement in document["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            mutating = [a for a in actions if not a.split(":")[1].startswith(("Describe", "Get", "Receive"))]
+            mutating = [a for a in mutating if not a.startswith("sqs:")]
+            if mutating:
+                assert statement["Condition"] == {"StringEquals": {tag: "owned"}}, (name, mutating)
+    autoscaler = _policies(graph)["cluster-cluster-autoscaler"]
+    changes = {a for s in autoscaler["Statement"] if "Condition" in s for a in s["Action"]}
+    assert changes == {"autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"}
+    assert "eks:DescribeNodegroup" not in json.dumps(autoscaler)
+    handler = _policies(graph)["termination-handler"]
+    (queue_statement,) = [s for s in handler["Statement"] if "sqs:ReceiveMessage" in s["Action"]]
+    assert queue_statement["Resource"] == graph.one(QUEUE).state["arn"]
+
+
+# -- the database on a drained node ----------------------------------------------------------------------
+
+
+def test_the_database_is_evicted_with_time_to_shut_down_and_never_moved_to_consolidate() -> None:
+    graph = graph_for("dev")
+    objects = {
+        (r.type.split(":")[-1], r.inputs["metadata"]["name"]): r.inputs
+        for r in graph.resources
+        if r.type.startswith("kubernetes:")
+        and "metadata" in r.inputs
+        and isinstance(r.inputs.get("metadata"), dict)
+        and "name" in r.inputs["metadata"]
+    }
+    database = objects[("StatefulSet", m.DB)]
+    template = database["spec"]["template"]
+    assert template["spec"]["terminationGracePeriodSeconds"] == m.DB_SHUTDOWN_SECONDS
+    assert template["metadata"]["annotations"]["cluster-autoscaler.kubernetes.io/safe-to-evict"] == "false"
+    budget = objects[("PodDisruptionBudget", m.DB)]["spec"]
+    # The budget selects the database's pods and lets a drain evict the one replica:
+    # a budget of 0 would hold the drain until the hook ran out and the node died under it.
+    assert netpol.selects(budget["selector"], template["metadata"]["labels"])
+    assert budget["maxUnavailable"] == 1
+
+
+# -- what the autoscaler may spend -----------------------------------------------------------------------
+
+
+def test_the_plan_shows_each_pools_cost_between_its_bounds() -> None:
+    estimate = cost.estimate(graph_for("prod"))
+    bounds = {p.component: p for p in estimate.pools}
+    general, db = bounds["pool-general"], bounds["pool-db"]
+    assert (general.min_nodes, general.max_nodes) == (3, 9)
+    assert (db.min_nodes, db.max_nodes) == (0, 3)  # three zonal groups of 0..1
+    assert general.max_monthly == pytest.approx(3 * general.min_monthly)
+    assert db.min_monthly == 0 and db.max_monthly > 0
+    assert estimate.ceiling == pytest.approx(
+        estimate.total
+        - sum(i.monthly for i in estimate.items if i.component in bounds)
+        + general.max_monthly
+        + db.max_monthly
+    )
+    rendered = "\n".join(cost.render(estimate))
+    assert re.search(r"pool-general\s+m7i\.large\s+3 to 9\s+nodes", rendered)
+    assert f"total with every pool at its maximum: {estimate.ceiling:.2f}" in rendered
