@@ -5,14 +5,15 @@ Their permissions left the control-plane role, so no pod can borrow them from a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components.cluster import iam_policies
 from components.shared.children import Children
+from components.shared.iam import Policy
 from components.shared.workload_role import Issuer, allow, workload_role
 
 KUBE_SYSTEM = "kube-system"
@@ -36,7 +37,15 @@ def addon_roles(
     partition = aws.get_partition_output(opts=invoke).partition
     account = aws.get_caller_identity_output(opts=invoke).account_id
 
-    def role(suffix: str, service_account: str, description: str, policy: pulumi.Output[Any]) -> aws.iam.Role:
+    def role(
+        suffix: str,
+        service_account: str,
+        description: str,
+        policy: Callable[..., Policy],
+        **names: pulumi.Input[str],
+    ) -> aws.iam.Role:
+        """The role and its policy: `policy(partition=, region=, account_id=,
+        cluster_name=, **names)` with the names resolved."""
         name = f"{scope.name}-{suffix}"
         made = workload_role(
             name,
@@ -46,38 +55,36 @@ def addon_roles(
             description=f"{cluster_name} {description}",
             parent=scope.parent,
         )
-        allow(name, made, policy, parent=scope.parent)
+        document = pulumi.Output.all(partition, account, *names.values()).apply(
+            lambda v: policy(
+                partition=v[0],
+                region=region,
+                account_id=v[1],
+                cluster_name=cluster_name,
+                **dict(zip(names, v[2:], strict=True)),
+            )
+        )
+        allow(name, made, document, parent=scope.parent)
         return made
 
     cloud_controller = role(
         "cloud-controller",
         CLOUD_CONTROLLER_ACCOUNT,
         "AWS cloud controller: nodes, load balancers",
-        pulumi.Output.all(partition, account, vpc_id).apply(
-            lambda v: iam_policies.cloud_controller_policy(
-                partition=v[0], region=region, account_id=v[1], cluster_name=cluster_name, vpc_id=v[2]
-            )
-        ),
+        iam_policies.cloud_controller_policy,
+        vpc_id=vpc_id,
     )
     ebs_csi = role(
         "ebs-csi-controller",
         EBS_CSI_CONTROLLER_ACCOUNT,
         "EBS CSI controller: the cluster's volumes",
-        pulumi.Output.all(partition, account).apply(
-            lambda v: iam_policies.ebs_csi_policy(
-                partition=v[0], region=region, account_id=v[1], cluster_name=cluster_name
-            )
-        ),
+        iam_policies.ebs_csi_policy,
     )
     autoscaler = role(
         "cluster-autoscaler",
         CLUSTER_AUTOSCALER_ACCOUNT,
         "cluster autoscaler: the cluster's auto-scaling groups",
-        pulumi.Output.all(partition, account).apply(
-            lambda v: iam_policies.cluster_autoscaler_policy(
-                partition=v[0], region=region, account_id=v[1], cluster_name=cluster_name
-            )
-        ),
+        iam_policies.cluster_autoscaler_policy,
     )
     return AddonRoles(
         cloud_controller_arn=cloud_controller.arn,
