@@ -97,6 +97,7 @@ if settings.on_aws:
                 subnet_ids=network.private_subnet_ids,
                 zonal=pool.zonal,
                 az_count=settings.network.az_count,
+                first_az_slot=pool.first_az_slot,
                 security_group_id=bootstrap.node_security_group_id,
                 image_id=bootstrap.node_image_id,
                 kms_key_arn=bootstrap.kms_key_arn,

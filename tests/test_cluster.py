@@ -314,9 +314,12 @@ def test_each_pool_has_its_groups_and_none_fights_a_scaler(aws_graph: harness.Gr
     expected: dict[str, tuple[list[str], int]] = {}
     for pool in pools:
         if pool.get("zonal"):
-            names = [f"pool-{pool['name']}-asg"] + [f"pool-{pool['name']}-asg-az{i + 1}" for i in range(1, az_count)]
+            # The shipped zonal pools (the database's): one node to start, in the first
+            # group, which is in the first AZ.
+            assert (pool["min"], pool["max"], pool["desired"], pool.get("firstAzSlot", 0)) == (0, 2, 1, 0)
+            names = [f"pool-{pool['name']}-asg"] + [f"pool-{pool['name']}-asg-{n}" for n in range(2, az_count + 1)]
             for slot, name in enumerate(names):
-                expected[name] = ([private[slot]], 1 if slot < pool["desired"] else 0)
+                expected[name] = ([private[slot]], 1 if slot == 0 else 0)
         else:
             expected[f"pool-{pool['name']}-asg"] = (private, pool["desired"])
     assert set(groups) == set(expected)

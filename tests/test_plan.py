@@ -93,17 +93,18 @@ def test_cost_of_a_small_stack_computed_by_hand() -> None:
     assert not [i for i in estimate.items if i.what.startswith("0 x")]  # the empty group costs nothing now
     # Bounds: a node is 10 (spot) + 5 (root); min 1 + 0 nodes, max 4 + 2 nodes.
     (bounds,) = estimate.pools
-    assert (bounds.component, bounds.what, bounds.min_nodes, bounds.max_nodes) == (
+    assert (bounds.component, bounds.what, bounds.min_nodes, bounds.max_nodes, bounds.initial_nodes) == (
         "pool-general",
         "m7i.large spot",
         1,
         6,
+        2,
     )
     assert (bounds.min_monthly, bounds.max_monthly) == pytest.approx((15.0, 90.0))
     # Everything else (20) with the pool at its maximum (90).
     assert estimate.ceiling == pytest.approx(110.0)
     rendered = "\n".join(cost.render(estimate))
-    assert "pool-general" in rendered and "1 to 6" in rendered and "90.00" in rendered
+    assert "pool-general" in rendered and "1 to 6   nodes (2 at first)" in rendered and "90.00" in rendered
     assert "total with every pool at its maximum: 110.00" in rendered
 
 

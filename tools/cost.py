@@ -48,6 +48,7 @@ class PoolBounds:
     what: str  # instance type, spot or not
     min_nodes: int
     max_nodes: int
+    initial_nodes: int  # desired at creation: what the total above counts
     min_monthly: float
     max_monthly: float
 
@@ -120,7 +121,7 @@ def estimate(graph: harness.Graph, prices: Mapping[str, Any] | None = None) -> E
         else:
             add(resource, f"{count} x {instance_type}", count * month)
 
-    pool_bounds: dict[str, list[Any]] = {}  # component -> [what, min nodes, max nodes, node month]
+    pool_bounds: dict[str, list[Any]] = {}  # component -> [what, min, max, initial nodes, node month]
 
     control_plane_cost = 0.0
     on_aws = bool(graph.of_type("aws:ec2/instance:Instance"))  # claims are EBS volumes only there
@@ -151,10 +152,11 @@ def estimate(graph: harness.Graph, prices: Mapping[str, Any] | None = None) -> E
             month = node_month(instance_type, spot)
             bounds = pool_bounds.setdefault(
                 component_of(resource),
-                [f"{instance_type}{' spot' if spot else ''}", 0, 0, None if month is None else month + size * gp3],
+                [f"{instance_type}{' spot' if spot else ''}", 0, 0, 0, None if month is None else month + size * gp3],
             )
             bounds[1] += int(inputs["minSize"])
             bounds[2] += int(inputs["maxSize"])
+            bounds[3] += count
         elif resource.type == "aws:ec2/natGateway:NatGateway":
             add(resource, "NAT gateway", prices["natGateway"]["perHour"] * hours)
         elif resource.type == "aws:ec2/eip:Eip":
@@ -193,9 +195,9 @@ def estimate(graph: harness.Graph, prices: Mapping[str, Any] | None = None) -> E
             zones = len(graph.of_type("aws:ec2/subnet:Subnet")) // 2
             month = prices["loadBalancer"]["nlbPerHour"] * hours + zones * ipv4_month
             add(resource, f"ingress NLB (made by the cloud controller) + {zones} public IPv4", month)
-    for component, (what, low, high, node) in pool_bounds.items():
+    for component, (what, low, high, initial, node) in pool_bounds.items():
         if node is not None:  # an unpriced type is listed as such above
-            result.pools.append(PoolBounds(component, what, low, high, low * node, high * node))
+            result.pools.append(PoolBounds(component, what, low, high, initial, low * node, high * node))
     if graph.of_type("aws:ec2/natGateway:NatGateway"):
         result.usage_priced.append(f"NAT data processing: ${prices['natGateway']['perGbProcessed']}/GB")
     if any("NLB" in i.what for i in result.items):
@@ -246,7 +248,7 @@ def render(estimate_: Estimate) -> list[str]:
         for pool in estimate_.pools:
             lines.append(
                 f"    {pool.component:<22} {pool.what:<18} {pool.min_nodes:>3} to {pool.max_nodes:<3} nodes"
-                f"  {pool.min_monthly:>9.2f} to {pool.max_monthly:>9.2f}"
+                f" ({pool.initial_nodes} at first)  {pool.min_monthly:>9.2f} to {pool.max_monthly:>9.2f}"
             )
         lines.append(f"  total with every pool at its maximum: {estimate_.ceiling:.2f}")
     for name in estimate_.unpriced:

@@ -38,6 +38,7 @@ class NodeGroupArgs:
     subnet_ids: pulumi.Output[list[str]]  # the private subnets, one per AZ slot
     zonal: bool  # one group per AZ slot instead of one across them
     az_count: int
+    first_az_slot: int  # zonal: the AZ slot of the first group
     security_group_id: pulumi.Input[str]
     image_id: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
@@ -67,17 +68,36 @@ def refresh_preferences(desired_size: int) -> aws.autoscaling.GroupInstanceRefre
     )
 
 
-def autoscaler_tags(cluster_name: str, labels: Mapping[str, str], taints: Sequence[kubeadm.Taint]) -> dict[str, str]:
-    """The ASG tags the cluster autoscaler reads: both discovery tags (it needs all of
-    them, and the second keeps two clusters in one account apart) and the node template,
-    which tells it what a node of an empty group would look like."""
-    tags = {
-        "k8s.io/cluster-autoscaler/enabled": "true",
-        iam_policies.autoscaler_tag_key(cluster_name): iam_policies.OWNED,
-    }
+# A node the autoscaler finds unneeded this long is removed (its default: 10 minutes). An
+# instance refresh launches a replacement that stays empty until the old node is drained,
+# about 11 minutes later (REFRESH_WARMUP_SECONDS after it is in service): with the
+# default, the autoscaler could remove the replacement first.
+SCALE_DOWN_UNNEEDED = "30m0s"
+
+
+def worker_tags(cluster_name: str) -> dict[str, str]:
+    """What the groups put on the instances they launch, beyond the pool's own tags:
+    the cluster's autoscaler tag, which also marks workers for the termination handler
+    (control planes do not carry it)."""
+    return {iam_policies.autoscaler_tag_key(cluster_name): iam_policies.OWNED}
+
+
+def autoscaler_tags(labels: Mapping[str, str], taints: Sequence[kubeadm.Taint]) -> dict[str, str]:
+    """The group tags only the cluster autoscaler reads: discovery (with worker_tags: it
+    needs both, and the per-cluster one keeps two clusters in one account apart), the
+    node template, which tells it what a node of an empty group looks like, and its
+    per-group scale-down delay."""
+    tags = {"k8s.io/cluster-autoscaler/enabled": "true"}
     tags |= {f"{AUTOSCALER_NODE_TEMPLATE}/label/{key}": value for key, value in labels.items()}
     tags |= {f"{AUTOSCALER_NODE_TEMPLATE}/taint/{t.key}": f"{t.value}:{t.effect}" for t in taints}
+    tags[f"{AUTOSCALER_NODE_TEMPLATE}/autoscaling-options/scaledownunneededtime"] = SCALE_DOWN_UNNEEDED
     return tags
+
+
+def zonal_slots(az_count: int, first_slot: int) -> list[int]:
+    """The AZ slot of each group of a zonal pool, the first group first: from
+    `first_slot` on, around."""
+    return [(first_slot + n) % az_count for n in range(az_count)]
 
 
 def group_sizes(min_size: int, max_size: int, desired: int, groups: int) -> list[tuple[int, int, int]]:
@@ -178,21 +198,22 @@ class NodeGroup(pulumi.ComponentResource):
             tags={"Name": pool_name},
             opts=child,
         )
-        slots: Sequence[int | None] = range(args.az_count) if args.zonal else [None]
+        slots: Sequence[int | None] = zonal_slots(args.az_count, args.first_az_slot) if args.zonal else [None]
         sizes = group_sizes(args.min_size, args.max_size, args.desired_size, len(slots))
         asg_tags = [
             aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=True)
-            for key, value in instance_tags.items()
+            for key, value in {**instance_tags, **worker_tags(cluster)}.items()
         ] + [
             # The autoscaler reads these on the group; instances need none of them.
             aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=False)
-            for key, value in autoscaler_tags(cluster, args.labels, args.taints).items()
+            for key, value in autoscaler_tags(args.labels, args.taints).items()
         ]
         made = []
-        for slot, (low, high, desired) in zip(slots, sizes, strict=True):
-            # The first (or only) group keeps the names it had before pools could be zonal:
-            # a pool that turns zonal keeps its group and instances (in the first AZ).
-            suffix = "" if not slot else f"-az{slot + 1}"
+        for number, (slot, (low, high, desired)) in enumerate(zip(slots, sizes, strict=True), start=1):
+            # The first (or only) group keeps the names the pool's group had before pools
+            # could be zonal: a pool turned zonal keeps its group, now in `first_az_slot`
+            # only (nodes it runs in other AZs are replaced there).
+            suffix = "" if number == 1 else f"-{number}"
             made.append(
                 self._group(
                     f"{name}-asg{suffix}",

@@ -27,8 +27,9 @@ DRAIN_TIMEOUT_SECONDS = 600
 LIFECYCLE_HEARTBEAT_SECONDS = DRAIN_TIMEOUT_SECONDS + 300
 LIFECYCLE_HOOK_NAME = "podium-drain"
 TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
-# Events older than this are past acting on (a spot notice gives two minutes).
-QUEUE_RETENTION_SECONDS = 300
+# A lifecycle event can be acted on as long as the hook holds its instance: keep it that
+# long, so that a handler that was down for a few minutes still drains (and releases) it.
+QUEUE_RETENTION_SECONDS = LIFECYCLE_HEARTBEAT_SECONDS
 
 EVENTS_SERVICE = "events.amazonaws.com"
 
@@ -38,12 +39,13 @@ def queue_name(cluster_name: str) -> str:
 
 
 def event_patterns(group_names: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The EventBridge rules (name suffix -> pattern) whose events the handler acts on.
+    """The EventBridge rules (name suffix -> pattern) whose events the handler acts on
+    (in queue mode it drains for every event it receives).
 
     Lifecycle terminations come only from this cluster's groups (by name). EC2's own
     notices name an instance, not a group, and EventBridge cannot match tags: those
     rules take the account's notices, and the handler drains only instances that carry
-    the cluster's tag (its MANAGED_TAG)."""
+    the workers' tag of this cluster (its MANAGED_TAG)."""
     return {
         # Scale-in, instance refresh, capacity rebalancing, a spot replacement: the hook holds each.
         "asg-terminate": {
@@ -57,12 +59,11 @@ def event_patterns(group_names: Sequence[str]) -> dict[str, dict[str, Any]]:
         # for every event it receives); the group's capacity rebalancing launches a
         # replacement, then terminates the instance through the hook.
         "rebalance": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance Rebalance Recommendation"]},
-        # Retirement, reboot and maintenance AWS schedules for an instance.
-        "scheduled-change": {
-            "source": ["aws.health"],
-            "detail-type": ["AWS Health Event"],
-            "detail": {"service": ["EC2"], "eventTypeCategory": ["scheduledChange"]},
-        },
+        # No rule for AWS Health's scheduled EC2 changes (retirement, maintenance): the
+        # documented event names the instance by its ARN, and the handler (v1.25.6,
+        # scheduled-change-event.go) passes that to DescribeInstances as an instance id,
+        # which fails and drops the event. A retired instance is stopped, fails its health
+        # check and is replaced: the replacement goes through the hook like any other.
     }
 
 

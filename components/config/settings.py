@@ -65,6 +65,12 @@ LOG_RETENTION_DAYS = (
 )
 # Tags Podium sets itself through the provider's default tags.
 RESERVED_TAG_KEYS = ("environment", "managed-by")
+# AWS allows 50 tags on an auto-scaling group. A node group carries the user's tags, the
+# reserved ones, one per label and taint of its pool (the autoscaler's node template),
+# and these of Podium's: Name, podium/pool, the cluster's tag, the autoscaler's two
+# discovery tags and its scale-down delay.
+GROUP_TAG_LIMIT = 50
+PODIUM_GROUP_TAGS = 6
 # The NodeRestriction admission plugin lets a kubelet set only these label namespaces
 # under kubernetes.io / k8s.io; any other (node-role.kubernetes.io/...) stops the kubelet.
 KUBELET_LABEL_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
@@ -163,6 +169,12 @@ class NodePoolSettings:
         "One auto-scaling group per AZ (network.azCount), so a node that replaces one holding a "
         "zonal EBS volume comes up in that volume's AZ. Required for app.db.nodePool with azCount > 1.",
         False,
+    )
+    first_az_slot: int = doc_field(
+        "Zonal pools: the AZ (0-based, in the order of the privateSubnetIds output) of the pool's first "
+        "group, which keeps the group the pool had. Turning an existing pool zonal: the AZ of its nodes "
+        "(the database's volume), so that none is replaced.",
+        0,
     )
     spot: bool = doc_field("Run the pool on spot capacity.", False)
     root_volume_gb: int = doc_field("Root volume size (GiB), encrypted gp3.", 50)
@@ -725,6 +737,13 @@ class _Rules:
             if pool.max < 1:
                 self.add(f"{at}.max", f"{pool.max} must be at least 1")
             groups = self.s.network.az_count if pool.zonal else 1
+            if pool.first_az_slot and not pool.zonal:
+                self.add(f"{at}.firstAzSlot", "only places the groups of a zonal pool: set zonal: true, or remove it")
+            elif not 0 <= pool.first_az_slot < self.s.network.az_count:
+                self.add(
+                    f"{at}.firstAzSlot",
+                    f"{pool.first_az_slot} must be an AZ slot from 0 to {self.s.network.az_count - 1} (network.azCount)",
+                )
             if pool.min > pool.max:
                 self.add(f"{at}.max", f"{pool.max} is below min {pool.min}")
             elif pool.zonal and not pool.min * groups <= pool.desired <= pool.max * groups:
@@ -745,6 +764,14 @@ class _Rules:
                     self.add(f"{at}.taints[{j}].value", f"{taint.value!r} is not a valid taint value")
                 if taint.effect not in TAINT_EFFECTS:
                     self.add(f"{at}.taints[{j}].effect", f"{taint.effect!r} must be one of {', '.join(TAINT_EFFECTS)}")
+            group_tags = len(self.s.tags) + len(RESERVED_TAG_KEYS) + PODIUM_GROUP_TAGS
+            if group_tags + len(pool.labels) + len(pool.taints) > GROUP_TAG_LIMIT:
+                self.add(
+                    f"{at}.labels",
+                    f"{len(pool.labels)} labels and {len(pool.taints)} taints: with the {len(self.s.tags)} tags "
+                    f"and Podium's own, its groups would carry {group_tags + len(pool.labels) + len(pool.taints)} "
+                    f"tags (the autoscaler reads labels and taints from tags); AWS allows {GROUP_TAG_LIMIT}",
+                )
         if pools and all(_repels(p) for p in pools):
             self.add(
                 "nodePools",

@@ -82,9 +82,13 @@ def termination_handler_values(
         # The chart mounts no extra volume: the pod-identity webhook adds the token and the
         # variables from this annotation (the release waits for the webhook).
         "serviceAccount": {"name": HANDLER_ACCOUNT, "annotations": {ROLE_ANNOTATION: role_arn}},
-        # EC2's notices are the account's: act only on instances of this cluster.
+        # EC2's notices are the account's: act only on this cluster's workers (the groups
+        # put this tag on what they launch; control planes do not carry it).
         "checkTagBeforeDraining": True,
-        "managedTag": iam_policies.cluster_tag_key(cluster_name),
+        "managedTag": iam_policies.autoscaler_tag_key(cluster_name),
+        # An instance that never joined has no node to drain: release it at once instead
+        # of holding it until the hook runs out.
+        "deleteSqsMsgIfNodeNotFound": True,
         # Find the node by its provider id (the cloud controller sets it), not a name guess.
         "useProviderId": True,
         # No enable*Draining switches: they steer the instance-metadata mode only (the chart

@@ -30,6 +30,7 @@ NODE_EXPORTER_NAMESPACE = "monitoring-node"
 RELEASE = "kube-prometheus-stack"
 SELECTED = {"release": RELEASE}  # what the Prometheus of this release selects
 PROMETHEUS_POD_LABELS = {"podium.io/scraper": "prometheus"}  # what NetworkPolicies admit
+PROMETHEUS_SHUTDOWN_SECONDS = 120  # its pods' grace period
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 ALERT_WEBHOOK_SECRET = "alertmanager-webhook"
 ALERT_WEBHOOK_KEY = "url"
@@ -107,6 +108,9 @@ def stack_values(p: MetricsParams) -> dict[str, Any]:
                 "storageSpec": {"volumeClaimTemplate": {"spec": claim}},
                 "resources": SIZES["prometheus"],
                 "podMetadata": {"labels": PROMETHEUS_POD_LABELS},
+                # The operator's default is 600 s, as long as a node's whole drain may take
+                # (termination.DRAIN_TIMEOUT_SECONDS): two minutes to flush its head is ample.
+                "terminationGracePeriodSeconds": PROMETHEUS_SHUTDOWN_SECONDS,
             }
         },
         "alertmanager": {"config": alertmanager_config(p.alert_receiver), "alertmanagerSpec": alertmanager_spec},
