@@ -4,6 +4,7 @@ import pulumi
 
 from components.app import manifests as app_manifests
 from components.app.webapp import AppMonitoring, AppTls, BackupTarget, WebApp, WebAppArgs
+from components.cluster import termination
 from components.cluster.addon_roles import AddonRoles
 from components.cluster.bootstrap import ClusterBootstrap, ClusterBootstrapArgs
 from components.cluster.kubeadm import Taint
@@ -74,7 +75,10 @@ if settings.on_aws:
                 etcd_snapshot_retention_days=cp.etcd_snapshot_retention_days,
             ),
             deletion_protection=settings.deletion_protection,
-            encrypted_log_groups=(logs.log_group_name(settings.cluster_name),) if logs_to_cloudwatch else (),
+            encrypted_log_groups=(
+                termination.early_retirement_log_group(settings.cluster_name),
+                *((logs.log_group_name(settings.cluster_name),) if logs_to_cloudwatch else ()),
+            ),
         ),
         opts=aws,
     )
@@ -120,10 +124,12 @@ if settings.on_aws:
             region=settings.region,
             group_names=group_names,
             issuer=bootstrap.issuer,
+            kms_key_arn=bootstrap.kms_key_arn,
+            log_retention_days=observed.log_retention_days,
         ),
         opts=aws,
     )
-    termination: TerminationHandling | None = TerminationHandling(
+    termination_handling: TerminationHandling | None = TerminationHandling(
         queue_url=termination_queue.queue_url, handler_role_arn=termination_queue.handler_role_arn
     )
     outputs.export("vpcId", network.vpc_id)
@@ -165,7 +171,7 @@ else:
     node_ip_cidrs = []
     workers = None
     roles = None
-    termination = None
+    termination_handling = None
     cloud_providers = []
     backup_target = None
     cloudwatch = None
@@ -185,7 +191,7 @@ addons = ClusterAddons(
         region=settings.aws_region if settings.on_aws else None,
         workers=workers,
         roles=roles,
-        termination=termination,
+        termination=termination_handling,
     ),
     opts=pulumi.ResourceOptions(providers=[k8s]),
 )

@@ -96,6 +96,17 @@ def termination_handler(**overrides: str) -> dict[str, Any]:
     return iam_policies.termination_handler_policy(**(args | overrides))
 
 
+def early_retirement(**overrides: str) -> dict[str, Any]:
+    args = {
+        "partition": PARTITION,
+        "region": REGION,
+        "account_id": ACCOUNT,
+        "cluster_name": CLUSTER,
+        "log_group": f"/aws/lambda/{CLUSTER}-early-retirement",
+    }
+    return iam_policies.early_retirement_policy(**(args | overrides))
+
+
 PERMISSION_DOCS = {
     "control_plane": control_plane,
     "node": node,
@@ -103,6 +114,7 @@ PERMISSION_DOCS = {
     "ebs_csi": ebs_csi,
     "cluster_autoscaler": cluster_autoscaler,
     "termination_handler": termination_handler,
+    "early_retirement": early_retirement,
 }
 
 

@@ -5,6 +5,7 @@ shutdown."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -15,6 +16,7 @@ import yaml
 
 from components.app import manifests as m
 from components.cluster import iam_policies
+from components.cluster.functions import early_retirement
 from components.cluster.userdata import script_of
 from components.config import versions
 from components.platform import autoscaling
@@ -271,8 +273,14 @@ def sample(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / f"{name}.json").read_text())
 
 
-def rules_of(graph: harness.Graph) -> dict[str, dict[str, Any]]:
-    return {r.inputs["name"]: json.loads(r.inputs["eventPattern"]) for r in graph.of_type(RULE)}
+def rules_of(graph: harness.Graph, target_arn: str) -> dict[str, dict[str, Any]]:
+    """The rules whose target is `target_arn`, by name."""
+    targeted = {t.inputs["rule"] for t in graph.of_type(TARGET) if t.inputs["arn"] == target_arn}
+    return {
+        r.inputs["name"]: json.loads(r.inputs["eventPattern"])
+        for r in graph.of_type(RULE)
+        if r.inputs["name"] in targeted
+    }
 
 
 def matching(rules: dict[str, dict[str, Any]], event: dict[str, Any]) -> list[str]:
@@ -292,7 +300,7 @@ def test_every_sample_event_names_the_aws_page_it_was_taken_from() -> None:
 def test_only_the_intended_documented_events_reach_the_queue(stack: str) -> None:
     graph = graph_for(stack)
     cluster = graph.exports["clusterName"]
-    rules = rules_of(graph)
+    rules = rules_of(graph, graph.one(QUEUE).state["arn"])
     assert sorted(rules) == [f"{cluster}-asg-terminate", f"{cluster}-rebalance", f"{cluster}-spot-interruption"]
     assert matching(rules, sample("spot-interruption-warning")) == [f"{cluster}-spot-interruption"]
     assert matching(rules, sample("rebalance-recommendation")) == [f"{cluster}-rebalance"]
@@ -309,12 +317,86 @@ def test_only_the_intended_documented_events_reach_the_queue(stack: str) -> None
         assert matching(rules, other) == [], other["detail-type"]
 
 
-def test_no_rule_for_scheduled_changes_because_the_handler_cannot_read_their_instance() -> None:
+def test_scheduled_changes_go_to_the_function_that_replaces_workers_early() -> None:
     """AWS Health names the instance by its ARN (the documented sample); the handler
-    v1.25.6 looks up `entityValue` as an instance id (scheduled-change-event.go), so it
-    would drop every such event. A rule would only look like coverage."""
+    v1.25.6 looks `entityValue` up as an instance id (scheduled-change-event.go) and would
+    drop every such event: they go to the early-retirement function instead."""
+    graph = graph_for("dev")
+    cluster = graph.exports["clusterName"]
+    function = graph.one("aws:lambda/function:Function")
+    rules = rules_of(graph, function.state["arn"])
+    assert list(rules) == [f"{cluster}-scheduled-change"]
+    assert matching(rules, sample("health-scheduled-change-ec2")) == [f"{cluster}-scheduled-change"]
+    for other in ("health-other-service", "spot-interruption-warning", "asg-terminate-lifecycle-action"):
+        assert matching(rules, sample(other)) == [], other
     (entity,) = sample("health-scheduled-change-ec2")["detail"]["affectedEntities"]
     assert entity["entityValue"].startswith("arn:aws:ec2:") and ":instance/i-" in entity["entityValue"]
+    # EventBridge may invoke it, for that rule only.
+    (permission,) = graph.of_type("aws:lambda/permission:Permission")
+    (rule,) = [r for r in graph.of_type(RULE) if r.inputs["name"] == f"{cluster}-scheduled-change"]
+    assert (permission.inputs["principal"], permission.inputs["sourceArn"]) == (
+        "events.amazonaws.com",
+        rule.state["arn"],
+    )
+    assert permission.inputs["function"] == function.state["name"]
+    groups = sorted(g.state["name"] for g in graph.of_type(ASG))
+    assert sorted(json.loads(function.inputs["environment"]["variables"]["GROUP_NAMES"])) == groups
+    assert function.inputs["handler"] == "early_retirement.handler"
+    # What is deployed is the module tested below, byte for byte.
+    source = Path(early_retirement.__file__)
+    assert function.inputs["code"] == {
+        "archive": {source.name: {"path": str(source), "sha256": hashlib.sha256(source.read_bytes()).hexdigest()}}
+    }
+    # Its logs: a group of the cluster's key, which the key policy lets CloudWatch Logs use.
+    (logs,) = [
+        g
+        for g in graph.of_type("aws:cloudwatch/logGroup:LogGroup")
+        if g.inputs["name"] == f"/aws/lambda/{function.inputs['name']}"
+    ]
+    key = graph.one("aws:kms/key:Key")
+    assert logs.inputs["kmsKeyId"] == key.state["arn"]
+    (statement,) = [s for s in json.loads(key.inputs["policy"])["Statement"] if s["Principal"].get("Service")]
+    assert logs.state["arn"] in statement["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]
+
+
+class FakeAutoScaling:
+    """What the function asks Auto Scaling, answered from a table of instances."""
+
+    def __init__(self, instances: dict[str, tuple[str, str]]) -> None:
+        self.instances = instances  # id -> (group, lifecycle state)
+        self.terminated: list[tuple[str, bool]] = []
+
+    def describe_auto_scaling_instances(self, InstanceIds: list[str]) -> dict[str, Any]:
+        return {
+            "AutoScalingInstances": [
+                {"InstanceId": i, "AutoScalingGroupName": self.instances[i][0], "LifecycleState": self.instances[i][1]}
+                for i in InstanceIds
+                if i in self.instances
+            ]
+        }
+
+    def terminate_instance_in_auto_scaling_group(self, InstanceId: str, ShouldDecrementDesiredCapacity: bool) -> None:
+        self.terminated.append((InstanceId, ShouldDecrementDesiredCapacity))
+
+
+def test_the_function_replaces_only_the_clusters_workers_in_service_keeping_the_groups_size() -> None:
+    event = sample("health-scheduled-change-ec2")
+    ours = "i-1234567890abcdef0"  # the documented event's instance, by its ARN
+    client = FakeAutoScaling({ours: ("podium-dev-general-a1", "InService")})
+    assert early_retirement.replace_early(event, client, {"podium-dev-general-a1"}) == [ours]
+    assert client.terminated == [(ours, False)]  # through the group, which launches a replacement
+    # Another cluster's group, an instance already leaving, a control plane (in no group): left alone.
+    for instances in (
+        {ours: ("other-cluster-general", "InService")},
+        {ours: ("podium-dev-general-a1", "Terminating:Wait")},
+        {},
+    ):
+        client = FakeAutoScaling(instances)
+        assert early_retirement.replace_early(event, client, {"podium-dev-general-a1"}) == []
+        assert client.terminated == []
+    # A bare instance id works too; something that is not an instance is skipped.
+    bare = {"detail": {"affectedEntities": [{"entityValue": ours}, {"entityValue": "vol-0abc"}]}}
+    assert early_retirement.instance_ids(bare) == [ours]
 
 
 def test_the_matcher_refuses_what_it_does_not_implement() -> None:
@@ -329,7 +411,9 @@ def test_the_queue_is_encrypted_and_admits_only_this_stacks_rules(stack: str) ->
     graph = graph_for(stack)
     queue = graph.one(QUEUE)
     assert queue.inputs["sqsManagedSseEnabled"] is True
-    rule_arns = sorted(r.state["arn"] for r in graph.of_type(RULE))
+    rule_arns = sorted(
+        r.state["arn"] for r in graph.of_type(RULE) if r.inputs["name"] in rules_of(graph, queue.state["arn"])
+    )
     assert len(rule_arns) == 3
     (policy,) = [p.inputs for p in graph.of_type("aws:sqs/queuePolicy:QueuePolicy")]
     assert policy["queueUrl"] == queue.state["url"]
@@ -337,8 +421,10 @@ def test_the_queue_is_encrypted_and_admits_only_this_stacks_rules(stack: str) ->
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
     assert statement["Action"] == "sqs:SendMessage" and statement["Resource"] == queue.state["arn"]
     assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": rule_arns}}
-    targets = {t.inputs["rule"]: t.inputs["arn"] for t in graph.of_type(TARGET)}
-    assert targets == {r.state["name"]: queue.state["arn"] for r in graph.of_type(RULE)}
+    targets = {
+        t.inputs["rule"]: t.inputs["arn"] for t in graph.of_type(TARGET) if t.inputs["arn"] == queue.state["arn"]
+    }
+    assert sorted(targets) == sorted(rules_of(graph, queue.state["arn"]))
 
 
 # -- the handler, as rendered ----------------------------------------------------------------------------
@@ -410,7 +496,7 @@ def test_the_handler_starts_after_the_webhook_that_gives_it_its_role() -> None:
 def _policies(graph: harness.Graph) -> dict[str, dict[str, Any]]:
     return {
         name: json.loads(graph.one(ROLE_POLICY, name).inputs["policy"])
-        for name in ("cluster-cluster-autoscaler", "termination-handler")
+        for name in ("cluster-cluster-autoscaler", "termination-handler", "termination-early-retirement")
     }
 
 
@@ -426,7 +512,7 @@ def test_the_roles_are_parliament_clean_and_change_only_the_clusters_groups(stac
         for statement in document["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             mutating = [a for a in actions if not a.split(":")[1].startswith(("Describe", "Get", "Receive"))]
-            mutating = [a for a in mutating if not a.startswith("sqs:")]
+            mutating = [a for a in mutating if not a.startswith(("sqs:", "logs:"))]
             if mutating:
                 assert statement["Condition"] == {"StringEquals": {tag: "owned"}}, (name, mutating)
     autoscaler = _policies(graph)["cluster-cluster-autoscaler"]

@@ -92,8 +92,12 @@ def test_observability_off_deploys_none_of_it() -> None:
     graph = harness.run("dev", config)
     assert [r.name for r in graph.resources if "observability" in r.urn] == []
     assert [r.name for r in graph.resources if "db-metrics" in r.name] == []
-    assert graph.of_type("aws:cloudwatch/logGroup:LogGroup")[0].name == "network-flow-logs"
-    assert len(json.loads(graph.one("aws:kms/key:Key").inputs["policy"])["Statement"]) == 1
+    groups = {g.name: g for g in graph.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    assert sorted(groups) == ["network-flow-logs", "termination-early-retirement"]
+    # The cluster key serves only the one log group that remains encrypted with it.
+    (logs,) = [s for s in json.loads(graph.one("aws:kms/key:Key").inputs["policy"])["Statement"] if "Condition" in s]
+    only = [groups["termination-early-retirement"].state["arn"]]
+    assert logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"] == only
 
 
 # -- the control plane, scraped ------------------------------------------------------------------

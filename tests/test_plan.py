@@ -143,9 +143,10 @@ def test_prod_estimate_covers_every_cost_kind() -> None:
         ("observability", "100 GiB gp3 claim (Prometheus)"): pytest.approx(100 * gp3),
     }
     groups = [i.what for i in estimate.items if i.what.startswith("CloudWatch Logs group")]
-    assert groups == [
+    assert sorted(groups) == [
         "CloudWatch Logs group (network-flow-logs), empty",
         "CloudWatch Logs group (observability-logs), empty",
+        "CloudWatch Logs group (termination-early-retirement), empty",
     ]
     assert f"CloudWatch Logs: ${cost.price_table()['cloudwatchLogs']['ingestPerGb']}/GB ingested" in " ".join(
         estimate.usage_priced

@@ -367,8 +367,9 @@ def test_the_cluster_key_has_an_explicit_policy_for_the_account_and_the_clusters
     graph = graph_for(stack)
     key = graph.one("aws:kms/key:Key")
     account, logs_service = harness.ACCOUNT_ID, "logs.us-east-1.amazonaws.com"
-    (group,) = [g for g in graph.of_type("aws:cloudwatch/logGroup:LogGroup") if g.inputs.get("kmsKeyId")]
-    assert group.inputs["kmsKeyId"] == key.state["arn"]
+    groups = [g for g in graph.of_type("aws:cloudwatch/logGroup:LogGroup") if g.inputs.get("kmsKeyId")]
+    # The cluster's logs and the early-retirement function's.
+    assert len(groups) == 2 and all(g.inputs["kmsKeyId"] == key.state["arn"] for g in groups)
     policy = json.loads(key.inputs["policy"])
     assert policy["Statement"] == [
         {
@@ -385,6 +386,6 @@ def test_the_cluster_key_has_an_explicit_policy_for_the_account_and_the_clusters
             "Action": ["kms:Decrypt*", "kms:Describe*", "kms:Encrypt*", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
             "Resource": "*",
             # Only that group's events: the encryption context names it (its ARN, as the log group reports it).
-            "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": [group.state["arn"]]}},
+            "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": sorted(g.state["arn"] for g in groups)}},
         },
     ]

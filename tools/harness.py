@@ -113,7 +113,26 @@ def unwrap_secrets(value: Any, path: str = "") -> tuple[Any, set[str]]:
             items.append(plain)
             secrets |= found
         return items, secrets
+    if isinstance(value, pulumi.Asset | pulumi.Archive):
+        return plain_asset(value), set()
     return _integral(value), set()
+
+
+# How captured inputs show an archive (a Lambda function's code) or an asset: by what it
+# holds, as plain data that compares, hashes and serializes.
+ARCHIVE = "archive"
+
+
+def plain_asset(value: pulumi.Asset | pulumi.Archive) -> Any:
+    """{ARCHIVE: {name: asset}} for an archive of assets; a file asset as its path and
+    the SHA-256 of its bytes; a string asset as the SHA-256 of its text."""
+    if isinstance(value, pulumi.AssetArchive):
+        return {ARCHIVE: {name: plain_asset(asset) for name, asset in sorted(value.assets.items())}}
+    if isinstance(value, pulumi.FileAsset):
+        return {"path": str(value.path), "sha256": hashlib.sha256(Path(str(value.path)).read_bytes()).hexdigest()}
+    if isinstance(value, pulumi.StringAsset):
+        return {"sha256": hashlib.sha256(str(value.text).encode()).hexdigest()}
+    raise TypeError(f"{type(value).__name__}: no plain form in tools/harness.py plain_asset")
 
 
 REDACTED = "[secret]"
@@ -128,6 +147,8 @@ def redact_secrets(value: Any, also: frozenset[str] = frozenset()) -> Any:
         return {k: REDACTED if k in also else redact_secrets(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact_secrets(v) for v in value]
+    if isinstance(value, pulumi.Asset | pulumi.Archive):
+        return plain_asset(value)
     return _integral(value)
 
 

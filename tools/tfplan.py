@@ -63,6 +63,8 @@ TERRAFORM_TYPES: dict[str, str] = {
     "aws:iam/rolePolicy:RolePolicy": "aws_iam_role_policy",
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": "aws_iam_role_policy_attachment",
     "aws:kms/alias:Alias": "aws_kms_alias",
+    "aws:lambda/function:Function": "aws_lambda_function",
+    "aws:lambda/permission:Permission": "aws_lambda_permission",
     "aws:kms/key:Key": "aws_kms_key",
     "aws:lb/listener:Listener": "aws_lb_listener",
     "aws:lb/loadBalancer:LoadBalancer": "aws_lb",
@@ -105,6 +107,7 @@ RENAMED: dict[str, dict[str, str]] = {
         "networkInterfaces": "network_interface",
     },
     "aws_launch_template": {"licenseSpecifications": "license_specification"},
+    "aws_lambda_function": {"code": "filename"},
     "aws_lb": {"subnetMappings": "subnet_mapping"},
     "aws_lb_listener": {"defaultActions": "default_action", "defaultActions.forward.targetGroups": "target_group"},
     "aws_lb_target_group": {"targetFailovers": "target_failover"},
@@ -206,6 +209,10 @@ class _Converter:
         self, value: Any, path: str, tf_type: str, targets: list[harness.Resource]
     ) -> tuple[Any, Any, Any, Any]:
         """(value, after_unknown, expression, sensitive) of one Pulumi value at `path`."""
+        if isinstance(value, dict) and harness.ARCHIVE in value:
+            # Terraform names a local file (a function's zip) where Pulumi passes the archive.
+            name = "+".join(value[harness.ARCHIVE]) + ".zip"
+            return name, False, {"constant_value": name}, False
         if isinstance(value, dict) and path.rsplit(".", 1)[-1] in MAP_ATTRIBUTES:
             return value, False, {"constant_value": value}, False
         if isinstance(value, dict):

@@ -524,3 +524,26 @@ def termination_handler_policy(
             ),
         ]
     )
+
+
+def early_retirement_policy(
+    *, partition: str, region: str, account_id: str, cluster_name: str, log_group: str
+) -> Policy:
+    """The early-retirement function's role: its own log streams, the instance lookup,
+    and terminating (never resizing) instances of the cluster's groups only."""
+    check_literal(
+        partition=partition, region=region, account_id=account_id, cluster_name=cluster_name, log_group=log_group
+    )
+    group = log_group_arn(partition=partition, region=region, account_id=account_id, log_group=log_group)
+    return policy_document(
+        [
+            statement("WriteItsLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], f"{group}:log-stream:*"),
+            statement("FindTheGroups", ["autoscaling:DescribeAutoScalingInstances"], "*"),
+            statement(
+                "ReplaceTheClustersWorkers",
+                ["autoscaling:TerminateInstanceInAutoScalingGroup"],
+                autoscaling_group_arns(partition=partition, region=region, account_id=account_id),
+                {"StringEquals": {f"aws:ResourceTag/{autoscaler_tag_key(cluster_name)}": OWNED}},
+            ),
+        ]
+    )

@@ -10,6 +10,7 @@ EC2 Auto Scaling's and EC2's EventBridge event references for the event shapes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from components.shared.iam import Policy, policy_document
@@ -59,12 +60,31 @@ def event_patterns(group_names: Sequence[str]) -> dict[str, dict[str, Any]]:
         # for every event it receives); the group's capacity rebalancing launches a
         # replacement, then terminates the instance through the hook.
         "rebalance": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance Rebalance Recommendation"]},
-        # No rule for AWS Health's scheduled EC2 changes (retirement, maintenance): the
-        # documented event names the instance by its ARN, and the handler (v1.25.6,
-        # scheduled-change-event.go) passes that to DescribeInstances as an instance id,
-        # which fails and drops the event. A retired instance is stopped, fails its health
-        # check and is replaced: the replacement goes through the hook like any other.
+        # Not the handler's: AWS Health's scheduled EC2 changes (SCHEDULED_CHANGES below).
     }
+
+
+# AWS Health's scheduled changes of EC2 instances (retirement, stop, maintenance reboot),
+# days ahead. The event names each instance by its ARN, which the handler (v1.25.6,
+# scheduled-change-event.go) passes to DescribeInstances as an instance id: it fails and
+# the event is dropped (aws/aws-node-termination-handler#1034). So they go to the
+# early-retirement function (functions/early_retirement.py), which replaces the instance
+# through its group now: the hook and the handler drain it like any other termination.
+SCHEDULED_CHANGES = {
+    "source": ["aws.health"],
+    "detail-type": ["AWS Health Event"],
+    "detail": {"service": ["EC2"], "eventTypeCategory": ["scheduledChange"]},
+}
+EARLY_RETIREMENT_SOURCE = Path(__file__).parent / "functions" / "early_retirement.py"
+
+
+def early_retirement_name(cluster_name: str) -> str:
+    return f"{cluster_name}-early-retirement"
+
+
+def early_retirement_log_group(cluster_name: str) -> str:
+    """Where Lambda writes the function's logs (its fixed name for a function's group)."""
+    return f"/aws/lambda/{early_retirement_name(cluster_name)}"
 
 
 def queue_policy(queue_arn: str, rule_arns: Sequence[str]) -> Policy:

@@ -39,18 +39,23 @@ def policy_document(statements: list[Statement]) -> Policy:
     return {"Version": POLICY_VERSION, "Statement": statements}
 
 
-def ec2_assume_role_policy() -> Policy:
-    """Trust policy: only the EC2 service may assume the role (through the instance profile)."""
+def service_trust_policy(service: str) -> Policy:
+    """Trust policy: only this AWS service (`ec2.amazonaws.com`, ...) may assume the role."""
     return policy_document(
         [
             {
-                "Sid": "Ec2AssumeRole",
+                "Sid": f"{service.split('.')[0].capitalize()}AssumeRole",
                 "Effect": "Allow",
-                "Principal": {"Service": "ec2.amazonaws.com"},
+                "Principal": {"Service": service},
                 "Action": "sts:AssumeRole",
             }
         ]
     )
+
+
+def ec2_assume_role_policy() -> Policy:
+    """Only EC2 may assume the role (through the instance profile)."""
+    return service_trust_policy("ec2.amazonaws.com")
 
 
 WEB_IDENTITY_AUDIENCE = "sts.amazonaws.com"
