@@ -1,10 +1,12 @@
 """Podium: wiring only. Settings -> components -> stack outputs (README: outputs contract)."""
 
+from datetime import date
+
 import pulumi
 
 from components.app import manifests as app_manifests
 from components.app.webapp import AppMonitoring, AppTls, BackupTarget, WebApp, WebAppArgs
-from components.cluster import termination
+from components.cluster import termination, version_record
 from components.cluster.addon_roles import AddonRoles
 from components.cluster.bootstrap import ClusterBootstrap, ClusterBootstrapArgs
 from components.cluster.kubeadm import Taint
@@ -34,6 +36,8 @@ outputs.export("kubernetesVersion", settings.kubernetes_version)
 if settings.on_aws:
     aws_cloud = aws_provider(settings)
     aws = pulumi.ResourceOptions(providers=[aws_cloud])
+    # Before anything is created: the version change the control planes can take.
+    version_record.check_version(settings.cluster_name, settings.kubernetes_version, aws_cloud, date.today())
     network = Network(
         "network",
         NetworkArgs(
@@ -107,6 +111,7 @@ if settings.on_aws:
                 kms_key_arn=bootstrap.kms_key_arn,
                 join=bootstrap.join,
                 tags=default_tags(settings),
+                control_planes=bootstrap.control_planes_upgraded,
             ),
             opts=aws,
         )
@@ -141,7 +146,13 @@ if settings.on_aws:
     outputs.export("nodeSecurityGroupId", bootstrap.node_security_group_id)
     outputs.export("oidcIssuerUrl", bootstrap.issuer.url)
     outputs.export("oidcProviderArn", bootstrap.issuer.provider_arn)
-    k8s = cluster_provider(settings.cluster_name, kubeconfig=bootstrap.kubeconfig, depends_on=[bootstrap.ready])
+    # Add-ons tied to the version (the cloud controller, the autoscaler) move after the
+    # control planes: every Kubernetes object waits for them.
+    k8s = cluster_provider(
+        settings.cluster_name,
+        kubeconfig=bootstrap.kubeconfig,
+        depends_on=[bootstrap.ready, bootstrap.control_planes_upgraded],
+    )
     node_name_pattern = ec2_node_name_pattern(settings.region)
     node_ip_cidrs: list[pulumi.Input[str]] = [settings.network.cidr]
     cloud_providers: list[pulumi.ProviderResource] = [aws_cloud]

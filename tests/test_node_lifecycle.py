@@ -169,10 +169,11 @@ def test_every_group_carries_both_discovery_tags_and_the_node_template_its_kubel
         assert {k.removeprefix("taint/"): v for k, v in template.items() if k.startswith("taint/")} == taints
         # Longer than a refresh's replacement stays empty (warm-up of 600 s, then the drain).
         assert template["autoscaling-options/scaledownunneededtime"] == "30m0s"
-        # Instances carry the per-cluster tag (the termination handler's mark), nothing
-        # else of the autoscaler's.
-        launched = {t["key"] for t in group.inputs["tags"] if t["propagateAtLaunch"]}
-        assert sorted(k for k in launched if k.startswith("k8s.io/")) == [f"k8s.io/cluster-autoscaler/{cluster}"]
+        # The autoscaler's tags stay on the group; instances carry their pool (the
+        # termination handler's mark of a worker), as they always have.
+        launched = {t["key"]: t["value"] for t in group.inputs["tags"] if t["propagateAtLaunch"]}
+        assert not [k for k in launched if k.startswith("k8s.io/")], group.name
+        assert launched["podium/pool"] == pool_of(graph, group)
     db = [g for g in groups if pool_of(graph, g) == "db"]
     assert db and all(tags_of(g)[template_prefix + "taint/podium/dedicated"] == "db:NoSchedule" for g in db)
 
@@ -347,6 +348,13 @@ def test_scheduled_changes_go_to_the_function_that_replaces_workers_early() -> N
     assert function.inputs["code"] == {
         "archive": {source.name: {"path": str(source), "sha256": hashlib.sha256(source.read_bytes()).hexdigest()}}
     }
+    # It runs as its own role, which only Lambda may assume, writing only its own log group.
+    role = graph.one(ROLE, "termination-early-retirement")
+    assert function.inputs["role"] == role.state["arn"]
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Service": "lambda.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    document = json.loads(graph.one(ROLE_POLICY, "termination-early-retirement").inputs["policy"])
+    (logs_statement,) = [s for s in document["Statement"] if s["Sid"] == "WriteItsLogs"]
     # Its logs: a group of the cluster's key, which the key policy lets CloudWatch Logs use.
     (logs,) = [
         g
@@ -355,6 +363,7 @@ def test_scheduled_changes_go_to_the_function_that_replaces_workers_early() -> N
     ]
     key = graph.one("aws:kms/key:Key")
     assert logs.inputs["kmsKeyId"] == key.state["arn"]
+    assert logs_statement["Resource"] == f"{logs.state['arn']}:log-stream:*"
     (statement,) = [s for s in json.loads(key.inputs["policy"])["Statement"] if s["Principal"].get("Service")]
     assert logs.state["arn"] in statement["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]
 
@@ -365,8 +374,11 @@ class FakeAutoScaling:
     def __init__(self, instances: dict[str, tuple[str, str]]) -> None:
         self.instances = instances  # id -> (group, lifecycle state)
         self.terminated: list[tuple[str, bool]] = []
+        self.lookups: list[int] = []
 
     def describe_auto_scaling_instances(self, InstanceIds: list[str]) -> dict[str, Any]:
+        assert len(InstanceIds) <= 50, "AWS refuses more than 50 ids"
+        self.lookups.append(len(InstanceIds))
         return {
             "AutoScalingInstances": [
                 {"InstanceId": i, "AutoScalingGroupName": self.instances[i][0], "LifecycleState": self.instances[i][1]}
@@ -397,6 +409,16 @@ def test_the_function_replaces_only_the_clusters_workers_in_service_keeping_the_
     # A bare instance id works too; something that is not an instance is skipped.
     bare = {"detail": {"affectedEntities": [{"entityValue": ours}, {"entityValue": "vol-0abc"}]}}
     assert early_retirement.instance_ids(bare) == [ours]
+    # Once AWS closes the event, or resolves the instance's part, nothing is replaced.
+    closed = {**event, "detail": {**event["detail"], "statusCode": "closed"}}
+    (entity,) = event["detail"]["affectedEntities"]
+    resolved = {**event, "detail": {**event["detail"], "affectedEntities": [{**entity, "status": "RESOLVED"}]}}
+    assert early_retirement.instance_ids(closed) == [] == early_retirement.instance_ids(resolved)
+    # More instances than one lookup takes: asked in batches of 50.
+    many = {"detail": {"affectedEntities": [{"entityValue": f"i-{n:017x}"} for n in range(120)]}}
+    client = FakeAutoScaling({f"i-{n:017x}": ("podium-dev-general-a1", "InService") for n in range(120)})
+    assert len(early_retirement.replace_early(many, client, {"podium-dev-general-a1"})) == 120
+    assert client.lookups == [50, 50, 20]
 
 
 def test_the_matcher_refuses_what_it_does_not_implement() -> None:
@@ -436,7 +458,6 @@ def test_the_handler_drains_by_eviction_from_the_queue_for_this_clusters_nodes(s
     eviction API (pkg/node/node.go): PodDisruptionBudgets hold it; no setting turns it
     into deletion. What is checked here is what the rendered Deployment tells it."""
     graph = graph_for(stack)
-    cluster = graph.exports["clusterName"]
     rendered = rendered_for(stack)["aws-node-termination-handler"]
     assert not rendered.of_kind("DaemonSet")  # queue mode only: no pod reads instance metadata
     found = deployment(stack, "aws-node-termination-handler")
@@ -451,9 +472,11 @@ def test_the_handler_drains_by_eviction_from_the_queue_for_this_clusters_nodes(s
         "IGNORE_DAEMON_SETS": "true",
         "DELETE_LOCAL_DATA": "true",
         "CHECK_TAG_BEFORE_DRAINING": "true",
-        "MANAGED_TAG": f"k8s.io/cluster-autoscaler/{cluster}",
-        "DELETE_SQS_MSG_IF_NODE_NOT_FOUND": "true",  # a node that never joined is released at once
-        "USE_PROVIDER_ID": "true",
+        "MANAGED_TAG": "podium/pool",
+        # By name (Podium's nodes are named by their private DNS name, as the handler looks
+        # them up), so that an instance that never joined is released at once.
+        "USE_PROVIDER_ID": "false",
+        "DELETE_SQS_MSG_IF_NODE_NOT_FOUND": "true",
         "DRY_RUN": "false",
     }
     assert {k: env.get(k) for k in expected} == expected
@@ -462,12 +485,19 @@ def test_the_handler_drains_by_eviction_from_the_queue_for_this_clusters_nodes(s
     assert [k for k in env if k.startswith("ENABLE_") and k.endswith(("_DRAINING", "_MONITORING"))] == [
         "ENABLE_SQS_TERMINATION_DRAINING"
     ]
-    # The tag it checks is on every instance the groups launch, and not on the control planes.
+    # The tag it checks is on every instance the groups launch (their launch templates
+    # too, so on workers launched before the handler existed), and not on the control planes.
     for group in graph.of_type(ASG):
-        launched = {t["key"]: t["value"] for t in group.inputs["tags"] if t["propagateAtLaunch"]}
-        assert launched[f"k8s.io/cluster-autoscaler/{cluster}"] == "owned", group.name
-    for instance in graph.of_type("aws:ec2/instance:Instance"):
-        assert f"k8s.io/cluster-autoscaler/{cluster}" not in (instance.inputs.get("tags") or {}), instance.name
+        launched = {t["key"] for t in group.inputs["tags"] if t["propagateAtLaunch"]}
+        assert "podium/pool" in launched, group.name
+    for template in graph.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        (instance,) = [s["tags"] for s in template.inputs["tagSpecifications"] if s["resourceType"] == "instance"]
+        assert "podium/pool" in instance, template.name
+    for control_plane in graph.of_type("aws:ec2/instance:Instance"):
+        assert "podium/pool" not in (control_plane.inputs.get("tags") or {}), control_plane.name
+    # Nodes are named as the handler looks them up: by the instance's private DNS name.
+    gate = json.dumps(graph.one("pulumi-python:dynamic:Resource", "cluster-api-ready").inputs)
+    assert all(i.state["privateDns"] in gate for i in graph.of_type("aws:ec2/instance:Instance"))
     pod = found["spec"]["template"]["spec"]
     (account,) = rendered.of_kind("ServiceAccount")
     assert pod["serviceAccountName"] == account["metadata"]["name"]

@@ -252,6 +252,22 @@ def test_secret_values_stay_redacted_and_are_marked_sensitive() -> None:
     assert "value" not in expressions and "overwrite" not in expressions
 
 
+def test_a_functions_code_is_a_file_and_its_environment_a_map() -> None:
+    function = resource(
+        "aws:lambda/function:Function",
+        "retire",
+        {
+            "code": {"archive": {"early_retirement.py": {"path": "/x/early_retirement.py", "sha256": "ab"}}},
+            "environment": {"variables": {"GROUP_NAMES": '["podium-dev-general-a"]'}},
+            "handler": "early_retirement.handler",
+        },
+    )
+    (planned,) = plan_of(function)["planned_values"]["root_module"]["resources"]
+    assert planned["type"] == "aws_lambda_function"
+    assert planned["values"]["filename"] == "early_retirement.py.zip"
+    assert planned["values"]["environment"] == [{"variables": {"GROUP_NAMES": '["podium-dev-general-a"]'}}]
+
+
 def test_an_unmapped_aws_type_is_refused_naming_it() -> None:
     topic = resource("aws:sns/topic:Topic", "events", {"name": "events"})
     with pytest.raises(tfplan.UnmappedType, match=r"aws:sns/topic:Topic has no Terraform type .*TERRAFORM_TYPES"):

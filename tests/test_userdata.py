@@ -26,7 +26,7 @@ SHELLCHECK = Path(sys.executable).parent / "shellcheck"
 STUBBED = ["apt-get", "apt-mark", "aws", "blkid", "curl", "gpg", "kubeadm", "kubectl", "mkfs.ext4", "modprobe"]
 STUBBED += ["mount", "mountpoint", "poweroff", "sleep", "snap", "swapoff", "sysctl", "systemctl", "crictl"]
 # The runtime's release files: downloads are fake, so their checksum and unpacking are too.
-STUBBED += ["sha256sum", "tar", "containerd"]
+STUBBED += ["sha256sum", "tar", "containerd", "kubelet"]
 # The only real programs the scripts may run; anything else is "command not found",
 # so a new system-changing call cannot slip past the stubs.
 REAL = ["basename", "cat", "chmod", "cp", "date", "dirname", "grep", "head", "mkdir", "mv", "python3", "rm", "rmdir"]

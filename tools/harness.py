@@ -253,11 +253,17 @@ class PodiumMocks(pulumi_mocks.Mocks):
     """Realistic provider answers: AWS-shaped ids and ARNs, the region's zones."""
 
     def __init__(
-        self, region: str, stack_references: Mapping[str, Graph] | None = None, *, preview: bool = False
+        self,
+        region: str,
+        stack_references: Mapping[str, Graph] | None = None,
+        *,
+        preview: bool = False,
+        parameters: Mapping[str, str] | None = None,
     ) -> None:
         self.region = region
         self.stack_references = dict(stack_references or {})
         self.preview = preview
+        self.parameters = dict(parameters or {})  # SSM parameters that exist already, by name
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         resource_id = _mock_id(args.typ, args.name)
@@ -310,6 +316,17 @@ class PodiumMocks(pulumi_mocks.Mocks):
             }
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws", "reverseDnsPrefix": "com.amazonaws"}
+        if args.token == "aws:ssm/getParametersByPath:getParametersByPath":
+            path = str(args.args["path"]).rstrip("/") + "/"
+            found = {k: v for k, v in sorted(self.parameters.items()) if k.startswith(path)}
+            return {
+                "path": args.args["path"],
+                "names": list(found),
+                "values": list(found.values()),
+                "types": ["String"] * len(found),
+                "arns": [],
+                "id": args.args["path"],
+            }
         if args.token == "aws:ssm/getParameter:getParameter":
             name = args.args["name"]
             return {"name": name, "value": MOCK_AMI, "insecureValue": MOCK_AMI, "type": "String", "id": name}
@@ -412,20 +429,23 @@ def run(
     stack_references: Mapping[str, Graph] | None = None,
     preview: bool = False,
     secrets: Mapping[str, str] | None = None,
+    parameters: Mapping[str, str] | None = None,
 ) -> Graph:
     """Runs Podium's program for `stack` (config from its stack file unless given), or
     another `program` of `project`, whose StackReferences are answered from
     `stack_references` (fully qualified stack name -> captured graph). With `preview`,
     new resources' ids and computed outputs stay unknown, as in `pulumi preview`.
     `secrets`: config values as the engine hands over decrypted secrets (the value,
-    its key marked secret), for what a stack file's `secure:` placeholders cannot show."""
+    its key marked secret), for what a stack file's `secure:` placeholders cannot show.
+    `parameters`: SSM parameters the account already holds (name -> value), as a stack
+    that exists has them (the Kubernetes version record)."""
     config = load_stack_config(stack) if config is None else config
     region = str(config.get("aws:region") or "us-east-1")
     flat, secret_keys = engine_config(config)
     for key, value in (secrets or {}).items():
         flat[key] = value
         secret_keys.append(key)
-    monitor = CapturingMonitor(PodiumMocks(region, stack_references, preview=preview))
+    monitor = CapturingMonitor(PodiumMocks(region, stack_references, preview=preview, parameters=parameters))
     # The runtime's tasks belong to the loop current at set_mocks time: make it ours.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

@@ -130,7 +130,7 @@ PLURAL_IN_TERRAFORM: dict[str, frozenset[str]] = {
 }
 
 # Objects that are Terraform maps (key/value), not blocks, whatever their depth.
-MAP_ATTRIBUTES = frozenset({"tags", "tagsAll"})
+MAP_ATTRIBUTES = frozenset({"tags", "tagsAll", "variables"})  # variables: a Lambda function's environment
 
 
 class UnmappedType(ValueError):

@@ -18,9 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_aws as aws
 
 from components.cluster import oidc
 from components.cluster.addon_roles import AddonRoles, addon_roles
+from components.cluster.control_plane_upgrade import ControlPlaneUpgrade
 from components.cluster.discovery import discovery_hash, render_kubeconfig
 from components.cluster.endpoint import ApiEndpoint, EndpointArgs
 from components.cluster.firewall import FirewallArgs, security_groups
@@ -94,6 +96,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
     addon_roles: AddonRoles
     admin_access: AdminAccess
     ready: ApiReadiness
+    control_planes_upgraded: ControlPlaneUpgrade  # what waits for the control planes' version
 
     def __init__(self, name: str, args: ClusterBootstrapArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("podium:cluster:ClusterBootstrap", name, None, opts)
@@ -192,6 +195,27 @@ class ClusterBootstrap(pulumi.ComponentResource):
             instance_ids=instance_ids,
             hint=instance_ids.apply(instances_hint),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*instances, *waits_for]),
+        )
+        # kubernetesVersion, applied to the running members one at a time (a no-op but the
+        # health check on a new cluster), then recorded for the next run's skew guard.
+        self.control_planes_upgraded = ControlPlaneUpgrade(
+            f"{name}-control-plane-version",
+            cluster_name=cluster,
+            region=args.region,
+            version=args.kubernetes_version,
+            members=[
+                pulumi.Output.all(i.id, i.private_dns).apply(lambda v: {"instanceId": v[0], "nodeName": v[1]})
+                for i in instances
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ready]),
+        )
+        aws.ssm.Parameter(
+            f"{name}-kubernetes-version",
+            name=names.kubernetes_version,
+            description=f"{cluster}: the Kubernetes version its control planes run (written after each upgrade)",
+            type="String",
+            value=self.control_planes_upgraded.version,
+            opts=scope.child(),
         )
         # Built from the gate's output: nothing that uses the kubeconfig starts before
         # kubeadm init has finished. Same inputs, same text (no provider churn).

@@ -46,6 +46,9 @@ class NodeGroupArgs:
     # The provider's default tags reach neither what an ASG launches nor the ASG
     # itself (its tags are blocks, not a tags map): they are written here explicitly.
     tags: Mapping[str, str]
+    # What the launch template waits for: the control planes on kubernetes_version, so
+    # that a version change rolls the workers only after them (kubelets never newer).
+    control_planes: pulumi.Resource
 
 
 # A new node boots, joins and turns Ready in about 5 minutes (containerd, packages,
@@ -75,19 +78,20 @@ def refresh_preferences(desired_size: int) -> aws.autoscaling.GroupInstanceRefre
 SCALE_DOWN_UNNEEDED = "30m0s"
 
 
-def worker_tags(cluster_name: str) -> dict[str, str]:
-    """What the groups put on the instances they launch, beyond the pool's own tags:
-    the cluster's autoscaler tag, which also marks workers for the termination handler
-    (control planes do not carry it)."""
-    return {iam_policies.autoscaler_tag_key(cluster_name): iam_policies.OWNED}
+# On every worker instance (and its volumes): its pool. Control planes do not carry it,
+# so aws-node-termination-handler drains only what carries it.
+POOL_TAG = "podium/pool"
 
 
-def autoscaler_tags(labels: Mapping[str, str], taints: Sequence[kubeadm.Taint]) -> dict[str, str]:
-    """The group tags only the cluster autoscaler reads: discovery (with worker_tags: it
-    needs both, and the per-cluster one keeps two clusters in one account apart), the
+def autoscaler_tags(cluster_name: str, labels: Mapping[str, str], taints: Sequence[kubeadm.Taint]) -> dict[str, str]:
+    """The group tags only the cluster autoscaler reads: both discovery tags (it needs
+    all of them, and the per-cluster one keeps two clusters in one account apart), the
     node template, which tells it what a node of an empty group looks like, and its
     per-group scale-down delay."""
-    tags = {"k8s.io/cluster-autoscaler/enabled": "true"}
+    tags = {
+        "k8s.io/cluster-autoscaler/enabled": "true",
+        iam_policies.autoscaler_tag_key(cluster_name): iam_policies.OWNED,
+    }
     tags |= {f"{AUTOSCALER_NODE_TEMPLATE}/label/{key}": value for key, value in labels.items()}
     tags |= {f"{AUTOSCALER_NODE_TEMPLATE}/taint/{t.key}": f"{t.value}:{t.effect}" for t in taints}
     tags[f"{AUTOSCALER_NODE_TEMPLATE}/autoscaling-options/scaledownunneededtime"] = SCALE_DOWN_UNNEEDED
@@ -136,7 +140,6 @@ class NodeGroup(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("podium:nodes:NodeGroup", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         cluster = args.cluster_name
         pool_name = f"{cluster}-{args.pool_name}"
 
@@ -159,7 +162,7 @@ class NodeGroup(pulumi.ComponentResource):
         user_data = pulumi.Output.all(args.join.api_endpoint, args.join.ca_cert_hash).apply(
             lambda v: encode_plain(worker_script(args, v[0], v[1]))
         )
-        volume_tags = {**args.tags, "Name": pool_name, "podium/pool": args.pool_name}
+        volume_tags = {**args.tags, "Name": pool_name, POOL_TAG: args.pool_name}
         # The cluster tag marks instances for the cloud provider; root volumes and
         # interfaces stay without it, out of the EBS CSI driver's and the controller's reach.
         instance_tags = {**volume_tags, **cluster_tag(cluster)}
@@ -196,17 +199,17 @@ class NodeGroup(pulumi.ComponentResource):
                 {"resource_type": "network-interface", "tags": volume_tags},
             ],
             tags={"Name": pool_name},
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.control_planes]),
         )
         slots: Sequence[int | None] = zonal_slots(args.az_count, args.first_az_slot) if args.zonal else [None]
         sizes = group_sizes(args.min_size, args.max_size, args.desired_size, len(slots))
         asg_tags = [
             aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=True)
-            for key, value in {**instance_tags, **worker_tags(cluster)}.items()
+            for key, value in instance_tags.items()
         ] + [
             # The autoscaler reads these on the group; instances need none of them.
             aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=False)
-            for key, value in autoscaler_tags(args.labels, args.taints).items()
+            for key, value in autoscaler_tags(cluster, args.labels, args.taints).items()
         ]
         made = []
         for number, (slot, (low, high, desired)) in enumerate(zip(slots, sizes, strict=True), start=1):

@@ -46,6 +46,17 @@ class ParameterNames:
         return f"{self.root}/join/token"
 
     @property
+    def version_record(self) -> str:
+        """The folder of the running-version record (read at preview by path: a missing
+        record, a new cluster, is then an empty answer, not an error)."""
+        return f"{self.root}/kubernetes"
+
+    @property
+    def kubernetes_version(self) -> str:
+        """The Kubernetes version the control planes run, written after each upgrade."""
+        return f"{self.version_record}/version"
+
+    @property
     def node_image(self) -> str:
         return f"{self.root}/node-ami"
 

@@ -135,8 +135,6 @@ class TerminationQueue(pulumi.ComponentResource):
             code=pulumi.AssetArchive({source.name: pulumi.FileAsset(str(source))}),
             timeout=60,
             memory_size=128,
-            # Events come a few a month; two at once at most, the rest wait for EventBridge's retries.
-            reserved_concurrent_executions=2,
             environment={"variables": {"GROUP_NAMES": pulumi.Output.from_input(args.group_names).apply(json.dumps)}},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[logs]),
         )

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
@@ -608,7 +609,7 @@ class _Rules:
             return
         minor = f"1.{match.group(1)}"
         if minor not in patches:
-            self.add("kubernetesVersion", f"minor {minor} is not supported (supported: {', '.join(patches)})")
+            self.add("kubernetesVersion", versions.unsupported_reason(minor, date.today()))
         elif int(match.group(2)) > int(patches[minor].rsplit(".", 1)[1]):
             self.add(
                 "kubernetesVersion", f"{version} is newer than the newest checked {minor} release, {patches[minor]}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,93 @@ def _versions() -> dict[str, Any]:
     return yaml.safe_load(_DATA.read_text())
 
 
+def _tied(minor: str) -> dict[str, bool]:
+    """What a minor needs before Podium offers it: each version-tied piece, present or not."""
+    charts = _versions()["charts"]
+    return {
+        "a container runtime pin": minor in _versions()["runtime"],
+        "a cloud-controller-manager image": minor in charts["awsCloudControllerManager"]["imageTags"],
+        "a cluster-autoscaler image": minor in charts["clusterAutoscaler"]["imageTags"],
+        "an end-of-life date": minor in _versions()["kubernetes"]["endOfLife"],
+    }
+
+
+def known_minors() -> dict[str, str]:
+    """Every Kubernetes minor the data knows, offered or not, with its newest patch."""
+    return {str(m): str(p) for m, p in _versions()["kubernetes"]["newestPatch"].items()}
+
+
+def missing_pieces(minor: str) -> list[str]:
+    """The version-tied pieces the data lacks for a minor (none: Podium offers it)."""
+    return [piece for piece, present in _tied(minor).items() if not present]
+
+
 def newest_patches() -> dict[str, str]:
     """Supported Kubernetes minors ("1.35") and the newest patch known for each: the
-    minors with a pinned container runtime."""
-    supported = _versions()["runtime"]
-    return {str(m): str(p) for m, p in _versions()["kubernetes"]["newestPatch"].items() if str(m) in supported}
+    minors for which every version-tied piece is in the data."""
+    known = _versions()["kubernetes"]["newestPatch"]
+    return {str(m): str(p) for m, p in known.items() if all(_tied(str(m)).values())}
+
+
+def end_of_life(minor: str) -> date | None:
+    found = _versions()["kubernetes"]["endOfLife"].get(minor)
+    return date.fromisoformat(found) if found else None
+
+
+def maintenance_from(minor: str) -> date | None:
+    found = _versions()["kubernetes"]["maintenanceFrom"].get(minor)
+    return date.fromisoformat(found) if found else None
+
+
+def unsupported_reason(minor: str, today: date) -> str:
+    """Why a minor is not offered, for the settings' message."""
+    supported = ", ".join(newest_patches())
+    if minor not in _versions()["kubernetes"]["newestPatch"]:
+        return f"minor {minor} is not supported (supported: {supported})"
+    eol = end_of_life(minor)
+    if eol is not None and eol < today:
+        return f"{minor} reached end of life on {eol} and is not offered (supported: {supported})"
+    missing = missing_pieces(minor)
+    return (
+        f"{minor} is not offered yet: the version data (components/config/data/versions.yaml) has no "
+        f"{', no '.join(p.removeprefix('a ').removeprefix('an ') for p in missing)} for it (supported: {supported})"
+    )
+
+
+def _parse(version: str) -> tuple[int, int, int]:
+    major, minor, patch = (int(part) for part in version.split("."))
+    return major, minor, patch
+
+
+def version_change(running: str | None, requested: str, today: date) -> tuple[list[str], list[str]]:
+    """(errors, warnings) for moving a cluster that runs `running` (None: a new cluster)
+    to `requested`, by the version-skew policy: one minor at a time, never down."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    minor = requested.rsplit(".", 1)[0]
+    eol = end_of_life(minor)
+    if running is None:
+        if eol is not None and eol < today:
+            supported = ", ".join(m for m in newest_patches() if (end_of_life(m) or today) >= today)
+            errors.append(f"{minor} reached end of life on {eol}: a new cluster needs a supported minor ({supported})")
+        return errors, warnings
+    old, new = _parse(running), _parse(requested)
+    if new < old:
+        errors.append(
+            f"{requested} is older than the {running} the control planes run: kubeadm upgrades only, "
+            f"so a downgrade means a new cluster and a restore"
+        )
+    elif new[:2] != old[:2] and (new[0] != old[0] or new[1] - old[1] > 1):
+        step = f"1.{old[1] + 1}"
+        errors.append(
+            f"{running} to {requested} skips a minor: Kubernetes upgrades one minor at a time; "
+            f"set {step}.x ({newest_patches().get(step, 'its newest patch')}) first"
+        )
+    if eol is not None and eol < today:
+        warnings.append(f"{minor} reached end of life on {eol}: upgrade to a supported minor")
+    elif (start := maintenance_from(minor)) is not None and start <= today:
+        warnings.append(f"{minor} is in maintenance since {start} and reaches end of life on {eol}: plan the upgrade")
+    return errors, warnings
 
 
 @dataclass(frozen=True)

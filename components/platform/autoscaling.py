@@ -9,8 +9,9 @@ from typing import Any
 
 import pulumi
 
-from components.cluster import iam_policies, termination
+from components.cluster import termination
 from components.cluster.addon_roles import CLUSTER_AUTOSCALER_ACCOUNT
+from components.cluster.node_group import POOL_TAG
 from components.cluster.termination_queue import HANDLER_ACCOUNT
 from components.config import versions
 from components.platform.aws_integration import AWS_TOKEN, CONTROL_PLANE_LABEL
@@ -82,15 +83,17 @@ def termination_handler_values(
         # The chart mounts no extra volume: the pod-identity webhook adds the token and the
         # variables from this annotation (the release waits for the webhook).
         "serviceAccount": {"name": HANDLER_ACCOUNT, "annotations": {ROLE_ANNOTATION: role_arn}},
-        # EC2's notices are the account's: act only on this cluster's workers (the groups
-        # put this tag on what they launch; control planes do not carry it).
+        # EC2's notices are the account's: act only on workers, which carry their pool's
+        # tag (every worker ever launched by Podium; control planes do not). Another
+        # cluster's worker has no node here: its notice is dropped.
         "checkTagBeforeDraining": True,
-        "managedTag": iam_policies.autoscaler_tag_key(cluster_name),
-        # An instance that never joined has no node to drain: release it at once instead
-        # of holding it until the hook runs out.
+        "managedTag": POOL_TAG,
+        # The node is found by name: Podium names nodes by their private DNS name, as the
+        # handler does. (By provider id it would give up before the release below.) An
+        # instance that never joined has no node to drain: released at once, not held
+        # until the hook runs out.
+        "useProviderId": False,
         "deleteSqsMsgIfNodeNotFound": True,
-        # Find the node by its provider id (the cloud controller sets it), not a name guess.
-        "useProviderId": True,
         # No enable*Draining switches: they steer the instance-metadata mode only (the chart
         # passes them to its DaemonSet). In queue mode the handler drains for every event
         # the queue brings, so the EventBridge rules (termination.event_patterns) decide.

@@ -26,10 +26,20 @@ LOG.setLevel(logging.INFO)
 _INSTANCE = re.compile(r"^(?:arn:aws[a-z-]*:ec2:[a-z0-9-]+:[0-9]{12}:instance/)?(i-[0-9a-f]{8,17})$")
 
 
+# DescribeAutoScalingInstances takes at most this many ids at once.
+_BATCH = 50
+
+
 def instance_ids(event: dict[str, Any]) -> list[str]:
-    """The instances an AWS Health event affects, as ids."""
+    """The instances an AWS Health event still affects, as ids: none once the event is
+    closed, and not those whose entity is resolved (rebooted in place, say)."""
+    detail = event.get("detail", {})
+    if detail.get("statusCode") == "closed":
+        return []
     found = []
-    for entity in event.get("detail", {}).get("affectedEntities", []):
+    for entity in detail.get("affectedEntities", []):
+        if entity.get("status") == "RESOLVED":
+            continue
         match = _INSTANCE.match(str(entity.get("entityValue", "")))
         if match:
             found.append(match.group(1))
@@ -43,9 +53,15 @@ def replace_early(event: dict[str, Any], autoscaling: Any, group_names: set[str]
     instances that are in service in one of `group_names`; returns their ids. Others
     (control planes, another cluster's nodes, instances already leaving) are left."""
     ids = instance_ids(event)
-    if not ids:
-        return []
-    described = autoscaling.describe_auto_scaling_instances(InstanceIds=ids)["AutoScalingInstances"]
+    described = []
+    for start in range(0, len(ids), _BATCH):
+        answer = autoscaling.describe_auto_scaling_instances(InstanceIds=ids[start : start + _BATCH])
+        described += answer["AutoScalingInstances"]
+    in_groups = {instance["InstanceId"] for instance in described}
+    for instance_id in ids:
+        if instance_id not in in_groups:
+            # A control plane (in no group) or something else: replace a control plane by hand.
+            LOG.warning("%s is in no auto-scaling group: not replaced", instance_id)
     replaced = []
     for instance in described:
         if instance["AutoScalingGroupName"] not in group_names or instance["LifecycleState"] != "InService":
