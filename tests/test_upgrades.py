@@ -4,6 +4,7 @@ SSM client), and what a version change does to the stack's graph."""
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import date
 from pathlib import Path
@@ -24,7 +25,10 @@ RECORD = "/podium/podium-dev/kubernetes/version"
 TODAY = date(2026, 11, 27)
 
 
+@functools.cache
 def run_with_record(version: str, recorded: str | None) -> harness.Graph:
+    """dev at `version`, its record saying the control planes run `recorded` (one run
+    per pair: the graph is only read)."""
     config = stack_config("dev")
     config["podium:kubernetesVersion"] = version
     return harness.run("dev", config, parameters={RECORD: recorded} if recorded else None)
@@ -209,20 +213,29 @@ class InvocationDoesNotExist(Exception):
     pass
 
 
+class InvalidInstanceId(Exception):
+    pass
+
+
 class FakeSsm:
     """Answers send_command and get_command_invocation from a per-instance script of
     statuses (the last one repeats)."""
 
     class exceptions:
         InvocationDoesNotExist = InvocationDoesNotExist
+        InvalidInstanceId = InvalidInstanceId
 
     def __init__(self, statuses: dict[str, list[str]]) -> None:
         self.statuses = statuses
         self.sent: list[tuple[str, str]] = []  # (instance, script)
         self.polls: dict[str, int] = {}
+        self.unregistered: dict[str, int] = {}  # instance -> sends refused before its agent registers
 
     def send_command(self, **kwargs: Any) -> dict[str, Any]:
         (instance,) = kwargs["InstanceIds"]
+        if self.unregistered.get(instance, 0) > 0:
+            self.unregistered[instance] -= 1
+            raise InvalidInstanceId(f"{instance} is not registered")
         assert kwargs["DocumentName"] == "AWS-RunShellScript"
         self.sent.append((instance, kwargs["Parameters"]["commands"][0]))
         return {"Command": {"CommandId": f"cmd-{len(self.sent)}"}}
@@ -290,6 +303,18 @@ def test_the_driver_times_out_per_member_with_a_clear_message() -> None:
         in (str(failed.value))
     )
     assert [instance for instance, _ in ssm.sent] == ["i-1"]
+
+
+def test_the_driver_waits_for_a_new_members_ssm_agent_and_gives_up_clearly() -> None:
+    ssm = FakeSsm({m.instance_id: ["Success"] for m in MEMBERS})
+    ssm.unregistered = {"i-1": 3}
+    assert drive(ssm) == ["cmd-1", "cmd-2", "cmd-3"]
+    ssm = FakeSsm({m.instance_id: ["Success"] for m in MEMBERS})
+    ssm.unregistered = {"i-2": 10**6}
+    with pytest.raises(
+        UpgradeFailed, match=r"control plane 2 of 3 \(i-2, .*\): SSM cannot reach it .*not started on i-3"
+    ):
+        drive(ssm, timeout_seconds=120)
 
 
 def test_preview_calls_nothing_and_shows_the_version_change(monkeypatch: pytest.MonkeyPatch) -> None:

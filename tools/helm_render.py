@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import subprocess
 import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,11 +210,12 @@ def served_api_versions(graph: harness.Graph) -> list[str]:
 
 
 def render_stack(graph: harness.Graph) -> list[Rendered]:
-    """Every Release of the graph, rendered."""
+    """Every Release of the graph, rendered (Helm runs as several processes at once:
+    each render is mostly its own process's work)."""
     kube_version = str(graph.exports["kubernetesVersion"])
     api = served_api_versions(graph)
-    rendered = []
-    for release in graph.of_type(HELM_RELEASE):
+
+    def render(release: harness.Resource) -> Rendered:
         inputs = release.inputs
         values = inputs.get("values") or {}
         objects = template(
@@ -223,8 +226,10 @@ def render_stack(graph: harness.Graph) -> list[Rendered]:
             kube_version=kube_version,
             api_versions=api,
         )
-        rendered.append(Rendered(inputs["name"], inputs["namespace"], inputs["chart"], values, objects))
-    return rendered
+        return Rendered(inputs["name"], inputs["namespace"], inputs["chart"], values, objects)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        return list(pool.map(render, graph.of_type(HELM_RELEASE)))
 
 
 # -- values nobody reads --------------------------------------------------------------

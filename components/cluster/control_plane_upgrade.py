@@ -75,25 +75,36 @@ def upgrade(
     commands = []
     for index, member in enumerate(members):
         where = f"control plane {index + 1} of {len(members)} ({member.instance_id}, {member.node_name})"
-        sent = ssm.send_command(
-            InstanceIds=[member.instance_id],
-            DocumentName=DOCUMENT,
-            Comment=f"{cluster_name}: Kubernetes v{version}"[:100],
-            TimeoutSeconds=60,
-            Parameters={
-                "commands": [script(version, member, first=index == 0)],
-                "executionTimeout": [str(int(timeout_seconds))],
-            },
-        )
+        left = [m.instance_id for m in members[index + 1 :]]
+        untouched = f"; not started on {', '.join(left)}" if left else ""
+        deadline = clock() + timeout_seconds
+        while True:
+            try:
+                sent = ssm.send_command(
+                    InstanceIds=[member.instance_id],
+                    DocumentName=DOCUMENT,
+                    Comment=f"{cluster_name}: Kubernetes v{version}"[:100],
+                    TimeoutSeconds=60,
+                    Parameters={
+                        "commands": [script(version, member, first=index == 0)],
+                        "executionTimeout": [str(int(timeout_seconds))],
+                    },
+                )
+                break
+            except ssm.exceptions.InvalidInstanceId as error:
+                # A member that has just booted: its SSM agent registers within minutes.
+                if clock() >= deadline:
+                    raise UpgradeFailed(
+                        f"{where}: SSM cannot reach it ({error}){untouched}. Its SSM agent must be running "
+                        "and registered (the AmazonSSMManagedInstanceCore policy, a route to SSM)"
+                    ) from error
+                sleep(POLL_SECONDS)
         command_id = sent["Command"]["CommandId"]
         commands.append(command_id)
         output = (
             f"aws ssm get-command-invocation --region {region} --command-id {command_id} "
             f"--instance-id {member.instance_id}"
         )
-        left = [m.instance_id for m in members[index + 1 :]]
-        untouched = f"; not started on {', '.join(left)}" if left else ""
-        deadline = clock() + timeout_seconds
         while True:
             status = _status(ssm, command_id, member.instance_id)
             if status in DONE:
