@@ -6,6 +6,7 @@ import copy
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +59,22 @@ def control_plane(**overrides: str) -> dict[str, Any]:
     return iam_policies.control_plane_policy(**args)
 
 
-def cloud_controller(**overrides: str) -> dict[str, Any]:
-    args = {"partition": PARTITION, "region": REGION, "account_id": ACCOUNT, "cluster_name": CLUSTER, "vpc_id": VPC}
-    return iam_policies.cloud_controller_policy(**(args | overrides))
+CLUSTER_ARGS = {"partition": PARTITION, "region": REGION, "account_id": ACCOUNT, "cluster_name": CLUSTER}
 
 
-def ebs_csi(**overrides: str) -> dict[str, Any]:
-    args = {"partition": PARTITION, "region": REGION, "account_id": ACCOUNT, "cluster_name": CLUSTER}
-    return iam_policies.ebs_csi_policy(**(args | overrides))
+def of_the_cluster(policy: Callable[..., dict[str, Any]], **extra: str) -> Callable[..., dict[str, Any]]:
+    """A document for the test cluster's partition, region and account (plus `extra`),
+    each argument overridable per call."""
+    return lambda **overrides: policy(**(CLUSTER_ARGS | extra | overrides))
+
+
+cloud_controller = of_the_cluster(iam_policies.cloud_controller_policy, vpc_id=VPC)
+ebs_csi = of_the_cluster(iam_policies.ebs_csi_policy)
+cluster_autoscaler = of_the_cluster(iam_policies.cluster_autoscaler_policy)
+termination_handler = of_the_cluster(iam_policies.termination_handler_policy, queue_name=f"{CLUSTER}-node-termination")
+early_retirement = of_the_cluster(
+    iam_policies.early_retirement_policy, log_group=f"/aws/lambda/{CLUSTER}-early-retirement"
+)
 
 
 def node(**overrides: str) -> dict[str, Any]:
@@ -78,33 +87,6 @@ def node(**overrides: str) -> dict[str, Any]:
         "token_parameter": TOKEN,
     } | overrides
     return iam_policies.node_policy(**args)
-
-
-def cluster_autoscaler(**overrides: str) -> dict[str, Any]:
-    args = {"partition": PARTITION, "region": REGION, "account_id": ACCOUNT, "cluster_name": CLUSTER}
-    return iam_policies.cluster_autoscaler_policy(**(args | overrides))
-
-
-def termination_handler(**overrides: str) -> dict[str, Any]:
-    args = {
-        "partition": PARTITION,
-        "region": REGION,
-        "account_id": ACCOUNT,
-        "cluster_name": CLUSTER,
-        "queue_name": f"{CLUSTER}-node-termination",
-    }
-    return iam_policies.termination_handler_policy(**(args | overrides))
-
-
-def early_retirement(**overrides: str) -> dict[str, Any]:
-    args = {
-        "partition": PARTITION,
-        "region": REGION,
-        "account_id": ACCOUNT,
-        "cluster_name": CLUSTER,
-        "log_group": f"/aws/lambda/{CLUSTER}-early-retirement",
-    }
-    return iam_policies.early_retirement_policy(**(args | overrides))
 
 
 PERMISSION_DOCS = {
