@@ -31,7 +31,7 @@ def run_with_record(version: str, recorded: str | None) -> harness.Graph:
     per pair: the graph is only read)."""
     config = stack_config("dev")
     config["podium:kubernetesVersion"] = version
-    return harness.run("dev", config, parameters={RECORD: recorded} if recorded else None)
+    return harness.run("dev", config, parameters={RECORD: recorded} if recorded else {})
 
 
 def refusal(version: str, recorded: str | None) -> str:
@@ -121,8 +121,8 @@ def test_the_docs_table_is_generated_from_the_data() -> None:
 # -- the upgrade script, against stubs ------------------------------------------------------------------
 
 
-def member_script(version: str = "1.36.4", *, first: bool = True) -> str:
-    return cpu.script(version, Member("i-0abc", "ip-10-20-1-5.ec2.internal"), first=first)
+def member_script(version: str = "1.36.4", *, first: bool = True, drain: bool = True) -> str:
+    return cpu.script(version, Member("i-0abc", "ip-10-20-1-5.ec2.internal"), first=first, drain=drain)
 
 
 def test_the_upgrade_script_is_shellcheck_clean() -> None:
@@ -138,13 +138,13 @@ def plane(tmp_path: Path) -> Node:
 
 UPGRADE_ORDER_FIRST = [
     r"^curl .*https://pkgs\.k8s\.io/core:/stable:/v1\.36/deb/Release\.key",
-    r"^apt-get update",
-    r"^apt-get install .*kubeadm=1\.36\.4-\*",
+    r"^apt-get .* update$",
+    r"^apt-get .*install .*kubeadm=1\.36\.4-\*",
     r"^apt-mark hold kubeadm",
     r"^kubeadm upgrade plan v1\.36\.4",
     r"^kubeadm upgrade apply -y v1\.36\.4",
     r"^kubectl drain ip-10-20-1-5\.ec2\.internal --ignore-daemonsets",
-    r"^apt-get install .*kubelet=1\.36\.4-\* kubectl=1\.36\.4-\*",
+    r"^apt-get .*install .*kubelet=1\.36\.4-\* kubectl=1\.36\.4-\*",
     r"^systemctl restart kubelet",
     r"^kubectl uncordon ip-10-20-1-5\.ec2\.internal",
     r"^kubectl get node ip-10-20-1-5\.ec2\.internal",
@@ -160,6 +160,20 @@ def test_the_first_member_applies_the_upgrade_in_kubeadms_order(plane: Node) -> 
     assert "https://pkgs.k8s.io/core:/stable:/v1.36/deb/ /" in sources.read_text()
     assert run.count(r"^kubeadm upgrade node") == 0
     assert "healthy on v1.36.4" in run.output
+    # The health checks ask about this member's own pods, and its API server's version.
+    assert run.count(r"get pod etcd-ip-10-20-1-5\.ec2\.internal kube-apiserver-ip-10-20-1-5\.ec2\.internal ") >= 1
+    assert run.count(r"get pod kube-apiserver-ip-10-20-1-5\.ec2\.internal -o jsonpath=\{\.spec\.containers") >= 1
+    # Every apt call waits for a lock another apt holds; the whole output stays on the node.
+    assert all("DPkg::Lock::Timeout=600" in call for call in run.calls if call.startswith("apt-get "))
+    assert "healthy on v1.36.4" in run.file("/var/log/podium-upgrade.log").read_text()
+
+
+def test_a_single_control_plane_is_not_drained(plane: Node) -> None:
+    """Nowhere to drain to: the control-plane pods and their budgets would hold it forever."""
+    run = plane.run(member_script(drain=False))
+    assert run.returncode == 0, run.everything_printed()
+    assert run.count(r"^kubectl drain") == 0
+    assert run.index(r"^kubeadm upgrade apply") < run.index(r"^systemctl restart kubelet")
 
 
 def test_the_other_members_upgrade_their_node_not_the_cluster(plane: Node) -> None:
@@ -172,7 +186,7 @@ def test_the_other_members_upgrade_their_node_not_the_cluster(plane: Node) -> No
 
 
 @pytest.mark.parametrize(
-    "failing", [r"^kubeadm upgrade apply", r"^apt-get install .*kubeadm=", r"^kubectl drain", r"^apt-get update"]
+    "failing", [r"^kubeadm upgrade apply", r"^apt-get .*install .*kubeadm=", r"^kubectl drain", r"^apt-get .* update$"]
 )
 def test_the_script_stops_at_a_failing_step(plane: Node, failing: str) -> None:
     run = plane.run(member_script(), fail=failing)
@@ -195,6 +209,8 @@ def test_a_second_run_after_success_only_checks_health(plane: Node) -> None:
     assert again.returncode == 0
     assert "already runs v1.36.4" in again.output
     assert again.count(r"^(apt-get|kubeadm upgrade|kubectl drain|systemctl)") == 0
+    # It uncordons the node anyway: a run that stopped after the kubelet's restart left it cordoned.
+    assert again.count(r"^kubectl uncordon ip-10-20-1-5\.ec2\.internal") == 1
 
 
 def test_a_run_after_a_failed_apply_picks_up_where_it_stopped(plane: Node) -> None:
@@ -202,7 +218,7 @@ def test_a_run_after_a_failed_apply_picks_up_where_it_stopped(plane: Node) -> No
     resumed = plane.run(member_script())
     assert resumed.returncode == 0, resumed.everything_printed()
     # kubeadm is already the new one: not installed again; the apply and the rest run.
-    assert resumed.count(r"^apt-get install .*kubeadm=") == 0
+    assert resumed.count(r"^apt-get .*install .*kubeadm=") == 0
     assert resumed.index(r"^kubeadm upgrade apply") < resumed.index(r"^systemctl restart kubelet")
 
 
@@ -230,6 +246,10 @@ class FakeSsm:
         self.sent: list[tuple[str, str]] = []  # (instance, script)
         self.polls: dict[str, int] = {}
         self.unregistered: dict[str, int] = {}  # instance -> sends refused before its agent registers
+        self.cancelled: list[tuple[str, ...]] = []
+
+    def cancel_command(self, CommandId: str, InstanceIds: list[str]) -> None:
+        self.cancelled.append((CommandId, *InstanceIds))
 
     def send_command(self, **kwargs: Any) -> dict[str, Any]:
         (instance,) = kwargs["InstanceIds"]
@@ -280,6 +300,7 @@ def test_the_driver_stops_at_the_first_failure_naming_the_member_and_its_output(
     message = str(failed.value)
     assert "control plane 2 of 3 (i-2, ip-10-20-2-2.ec2.internal): the upgrade to v1.36.4 ended Failed" in message
     assert "not started on i-3" in message
+    assert "/var/log/podium-upgrade.log on the member" in message
     assert "aws ssm get-command-invocation --region us-east-1 --command-id cmd-2 --instance-id i-2" in message
     assert [instance for instance, _ in ssm.sent] == ["i-1", "i-2"]
 
@@ -303,6 +324,20 @@ def test_the_driver_times_out_per_member_with_a_clear_message() -> None:
         in (str(failed.value))
     )
     assert [instance for instance, _ in ssm.sent] == ["i-1"]
+    # Cancelled, so that the next `up` does not run a second copy beside it.
+    assert ssm.cancelled == [("cmd-1", "i-1")] and "cancelled; not started on i-2, i-3" in str(failed.value)
+
+
+def test_the_driver_drains_only_with_several_control_planes() -> None:
+    ssm = FakeSsm({m.instance_id: ["Success"] for m in MEMBERS})
+    drive(ssm)
+    assert all("\ndrain=true\n" in script for _, script in ssm.sent)
+    ssm = FakeSsm({"i-1": ["Success"]})
+    cpu.upgrade(
+        ssm, cluster_name="podium-dev", region="us-east-1", version="1.36.4", members=MEMBERS[:1], sleep=lambda _s: None
+    )
+    ((_, only),) = ssm.sent
+    assert "\ndrain=false\n" in only
 
 
 def test_the_driver_waits_for_a_new_members_ssm_agent_and_gives_up_clearly() -> None:
@@ -317,7 +352,10 @@ def test_the_driver_waits_for_a_new_members_ssm_agent_and_gives_up_clearly() -> 
         drive(ssm, timeout_seconds=120)
 
 
-def test_preview_calls_nothing_and_shows_the_version_change(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_providers_diff_calls_nothing_and_shows_the_version_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `pulumi preview` asks a dynamic provider is its diff (it does not run Update or
+    Create in a preview: the SDK's dynamic providers do not support preview)."""
+
     def no_aws(_region: str) -> Any:
         raise AssertionError("AWS was called")
 
@@ -328,9 +366,11 @@ def test_preview_calls_nothing_and_shows_the_version_change(monkeypatch: pytest.
     diff = provider.diff("id", olds, {**olds, "version": "1.36.4"})
     assert diff.changes is True and diff.replaces == []
     assert provider.diff("id", olds, dict(olds)).changes is False
-    # A replaced member alone updates the record of members and runs nothing.
+    # A replaced member alone updates the record of members and runs nothing; nor does a
+    # create (new members boot on the version, and their nodes wait for the pod network).
     moved = [{**members[0], "instanceId": "i-9"}, *members[1:]]
     assert provider.update("id", olds, {**olds, "members": moved}).outs["members"] == moved
+    assert provider.create(olds).outs["version"] == "1.35.8"
 
 
 def test_up_runs_the_driver_on_a_version_change(monkeypatch: pytest.MonkeyPatch) -> None:

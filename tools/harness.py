@@ -26,6 +26,8 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_in_stack
 
+from components.cluster.secrets import ParameterNames
+from components.config import settings
 from tools import mock_tls
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -437,14 +439,21 @@ def run(
     new resources' ids and computed outputs stay unknown, as in `pulumi preview`.
     `secrets`: config values as the engine hands over decrypted secrets (the value,
     its key marked secret), for what a stack file's `secure:` placeholders cannot show.
-    `parameters`: SSM parameters the account already holds (name -> value), as a stack
-    that exists has them (the Kubernetes version record)."""
+    `parameters`: SSM parameters the account already holds (name -> value); by default
+    the Kubernetes version record of a stack that exists, on the version it asks for
+    (`{}`: a new stack)."""
     config = load_stack_config(stack) if config is None else config
     region = str(config.get("aws:region") or "us-east-1")
     flat, secret_keys = engine_config(config)
     for key, value in (secrets or {}).items():
         flat[key] = value
         secret_keys.append(key)
+    if parameters is None:
+        # A stack that exists: its record names the version it asks for (so a stack file
+        # pinned to a minor that later reaches its end of life is warned, not refused).
+        asked = config.get(f"{settings.NAMESPACE}:kubernetesVersion")
+        record = ParameterNames(f"{project}-{stack}").kubernetes_version
+        parameters = {record: str(asked)} if asked else {}
     monitor = CapturingMonitor(PodiumMocks(region, stack_references, preview=preview, parameters=parameters))
     # The runtime's tasks belong to the loop current at set_mocks time: make it ours.
     loop = asyncio.new_event_loop()

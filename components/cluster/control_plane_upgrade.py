@@ -3,8 +3,8 @@ place, one at a time, first member first, with kubeadm (scripts/upgrade-control-
 sent by SSM Run Command), each healthy again before the next starts.
 
 A Pulumi dynamic resource. `pulumi preview` only diffs its inputs (the old and the new
-version show as an update) and calls nothing; `pulumi up` runs `upgrade` on create and
-on every version change. It stops at the first member that fails, leaves the others as
+version show as an update) and calls nothing; `pulumi up` runs `upgrade` on every version
+change (on create there is nothing to do: new members boot on the version). It stops at the first member that fails, leaves the others as
 they are and names the member and where its output is; run again after a fix, it
 resumes: members already on the version only have their health checked.
 
@@ -46,12 +46,16 @@ class UpgradeFailed(Exception):
     pass
 
 
-def script(version: str, member: Member, *, first: bool) -> str:
+LOG = "/var/log/podium-upgrade.log"  # on the member: the script's whole output
+
+
+def script(version: str, member: Member, *, first: bool, drain: bool) -> str:
     return fill(
         SCRIPT.read_text(),
         {
             "PODIUM_TARGET_VERSION": version,
             "PODIUM_FIRST_MEMBER": "true" if first else "false",
+            "PODIUM_DRAIN": "true" if drain else "false",
             "PODIUM_NODE_NAME": member.node_name,
             "PODIUM_HEALTH_SECONDS": str(HEALTH_SECONDS),
         },
@@ -77,7 +81,7 @@ def upgrade(
         where = f"control plane {index + 1} of {len(members)} ({member.instance_id}, {member.node_name})"
         left = [m.instance_id for m in members[index + 1 :]]
         untouched = f"; not started on {', '.join(left)}" if left else ""
-        deadline = clock() + timeout_seconds
+        deadline = clock() + timeout_seconds  # for its SSM agent to take the command
         while True:
             try:
                 sent = ssm.send_command(
@@ -86,7 +90,7 @@ def upgrade(
                     Comment=f"{cluster_name}: Kubernetes v{version}"[:100],
                     TimeoutSeconds=60,
                     Parameters={
-                        "commands": [script(version, member, first=index == 0)],
+                        "commands": [script(version, member, first=index == 0, drain=len(members) > 1)],
                         "executionTimeout": [str(int(timeout_seconds))],
                     },
                 )
@@ -102,9 +106,11 @@ def upgrade(
         command_id = sent["Command"]["CommandId"]
         commands.append(command_id)
         output = (
-            f"aws ssm get-command-invocation --region {region} --command-id {command_id} "
-            f"--instance-id {member.instance_id}"
+            f"{LOG} on the member (Session Manager), the start of it with `aws ssm get-command-invocation "
+            f"--region {region} --command-id {command_id} --instance-id {member.instance_id}`"
         )
+        # As long as the member may run it, and the minute SSM has to deliver it.
+        deadline = clock() + timeout_seconds + 60
         while True:
             status = _status(ssm, command_id, member.instance_id)
             if status in DONE:
@@ -112,9 +118,11 @@ def upgrade(
             if status in FAILED:
                 raise UpgradeFailed(f"{where}: the upgrade to v{version} ended {status}{untouched}. Output: {output}")
             if clock() >= deadline:
+                # Never leave it running: the next `up` sends it again.
+                ssm.cancel_command(CommandId=command_id, InstanceIds=[member.instance_id])
                 raise UpgradeFailed(
-                    f"{where}: no result after {int(timeout_seconds // 60)} minutes (last status {status}){untouched}. "
-                    f"Output: {output}"
+                    f"{where}: no result after {int(timeout_seconds // 60)} minutes (last status {status}), "
+                    f"cancelled{untouched}. Output: {output}"
                 )
             sleep(POLL_SECONDS)
     return commands
@@ -149,9 +157,9 @@ class _UpgradeProvider(dynamic.ResourceProvider):
         )
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        # A new cluster's members boot on the version (a no-op but the health check); a
-        # stack from before this resource existed may not: either way, make it so.
-        self._run(props)
+        # A new cluster's members boot on the version: nothing to run (and their nodes are
+        # not Ready before the pod network, which waits for this). A stack from before this
+        # resource runs one `up` without a version change first (docs/operations.md).
         return dynamic.CreateResult(id_=f"{props['clusterName']}-control-plane-version", outs=props)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:

@@ -91,11 +91,14 @@ def version_change(running: str | None, requested: str, today: date) -> tuple[li
             supported = ", ".join(m for m in newest_patches() if (end_of_life(m) or today) >= today)
             errors.append(f"{minor} reached end of life on {eol}: a new cluster needs a supported minor ({supported})")
         return errors, warnings
-    old, new = _parse(running), _parse(requested)
+    try:
+        old, new = _parse(running), _parse(requested)
+    except ValueError:
+        return [f"the version record says {running!r}, which is not a version: fix or delete the parameter"], []
     if new < old:
+        going_back = "a downgrade means a new cluster and a restore" if new[:2] != old[:2] else "no patch downgrade"
         errors.append(
-            f"{requested} is older than the {running} the control planes run: kubeadm upgrades only, "
-            f"so a downgrade means a new cluster and a restore"
+            f"{requested} is older than the {running} the control planes run: kubeadm upgrades only ({going_back})"
         )
     elif new[:2] != old[:2] and (new[0] != old[0] or new[1] - old[1] > 1):
         step = f"1.{old[1] + 1}"
