@@ -54,6 +54,22 @@ class PoolBounds:
 
 
 @dataclass
+class _PoolTally:
+    """A pool's groups, summed while the estimate walks them."""
+
+    what: str
+    node_month: float | None  # an instance and its root volume; None: no list price
+    min_nodes: int = 0
+    max_nodes: int = 0
+    initial_nodes: int = 0
+
+    def bounds(self, component: str) -> PoolBounds:
+        assert self.node_month is not None
+        low, high = self.min_nodes * self.node_month, self.max_nodes * self.node_month
+        return PoolBounds(component, self.what, self.min_nodes, self.max_nodes, self.initial_nodes, low, high)
+
+
+@dataclass
 class Estimate:
     items: list[Item] = field(default_factory=list)
     pools: list[PoolBounds] = field(default_factory=list)
@@ -121,7 +137,7 @@ def estimate(graph: harness.Graph, prices: Mapping[str, Any] | None = None) -> E
         else:
             add(resource, f"{count} x {instance_type}", count * month)
 
-    pool_bounds: dict[str, list[Any]] = {}  # component -> [what, min, max, initial nodes, node month]
+    tallies: dict[str, _PoolTally] = {}  # by the pool's component
 
     control_plane_cost = 0.0
     on_aws = bool(graph.of_type("aws:ec2/instance:Instance"))  # claims are EBS volumes only there
@@ -150,13 +166,13 @@ def estimate(graph: harness.Graph, prices: Mapping[str, Any] | None = None) -> E
                 instances(resource, instance_type, count, spot)
                 add(resource, f"{count} x {size} GiB gp3 root", count * size * gp3)
             month = node_month(instance_type, spot)
-            bounds = pool_bounds.setdefault(
+            tally = tallies.setdefault(
                 component_of(resource),
-                [f"{instance_type}{' spot' if spot else ''}", 0, 0, 0, None if month is None else month + size * gp3],
+                _PoolTally(f"{instance_type}{' spot' if spot else ''}", None if month is None else month + size * gp3),
             )
-            bounds[1] += int(inputs["minSize"])
-            bounds[2] += int(inputs["maxSize"])
-            bounds[3] += count
+            tally.min_nodes += int(inputs["minSize"])
+            tally.max_nodes += int(inputs["maxSize"])
+            tally.initial_nodes += count
         elif resource.type == "aws:ec2/natGateway:NatGateway":
             add(resource, "NAT gateway", prices["natGateway"]["perHour"] * hours)
         elif resource.type == "aws:ec2/eip:Eip":
@@ -195,9 +211,9 @@ def estimate(graph: harness.Graph, prices: Mapping[str, Any] | None = None) -> E
             zones = len(graph.of_type("aws:ec2/subnet:Subnet")) // 2
             month = prices["loadBalancer"]["nlbPerHour"] * hours + zones * ipv4_month
             add(resource, f"ingress NLB (made by the cloud controller) + {zones} public IPv4", month)
-    for component, (what, low, high, initial, node) in pool_bounds.items():
-        if node is not None:  # an unpriced type is listed as such above
-            result.pools.append(PoolBounds(component, what, low, high, initial, low * node, high * node))
+    for component, tally in tallies.items():
+        if tally.node_month is not None:  # an unpriced type is listed as such above
+            result.pools.append(tally.bounds(component))
     if graph.of_type("aws:ec2/natGateway:NatGateway"):
         result.usage_priced.append(f"NAT data processing: ${prices['natGateway']['perGbProcessed']}/GB")
     if any("NLB" in i.what for i in result.items):

@@ -52,25 +52,25 @@ class TerminationQueue(pulumi.ComponentResource):
             opts=child,
         )
         patterns = pulumi.Output.from_input(args.group_names).apply(termination.event_patterns)
-        rules = []
-        for suffix in termination.event_patterns([]):
-            rule = aws.cloudwatch.EventRule(
+        rules = {
+            suffix: aws.cloudwatch.EventRule(
                 f"{name}-{suffix}",
                 name=f"{cluster}-{suffix}",
                 description=f"{cluster}: {suffix} events for aws-node-termination-handler",
                 event_pattern=patterns.apply(lambda p, s=suffix: json.dumps(p[s], sort_keys=True)),
                 opts=child,
             )
-            rules.append(rule)
+            for suffix in termination.event_patterns([])  # the rules' names; their patterns need the groups
+        }
         policy = aws.sqs.QueuePolicy(
             name,
             queue_url=queue.url,
-            policy=pulumi.Output.all(queue.arn, *[rule.arn for rule in rules]).apply(
+            policy=pulumi.Output.all(queue.arn, *[rule.arn for rule in rules.values()]).apply(
                 lambda v: json.dumps(termination.queue_policy(v[0], v[1:]))
             ),
             opts=child,
         )
-        for suffix, rule in zip(termination.event_patterns([]), rules, strict=True):
+        for suffix, rule in rules.items():
             aws.cloudwatch.EventTarget(
                 f"{name}-{suffix}",
                 rule=rule.name,
