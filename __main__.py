@@ -6,15 +6,16 @@ import pulumi
 
 from components.app import manifests as app_manifests
 from components.app.webapp import AppMonitoring, AppTls, BackupTarget, WebApp, WebAppArgs
-from components.cluster import termination, version_record
+from components.cluster import kubeadm, termination, version_record
 from components.cluster.addon_roles import AddonRoles
-from components.cluster.bootstrap import ClusterBootstrap, ClusterBootstrapArgs
+from components.cluster.bootstrap import ClusterBootstrap, ClusterBootstrapArgs, cluster_tag
 from components.cluster.kubeadm import Taint
 from components.cluster.members import ControlPlaneSpec
 from components.cluster.node_group import NodeGroup, NodeGroupArgs
 from components.cluster.termination_queue import TerminationQueue, TerminationQueueArgs
 from components.config import outputs, versions
 from components.config import settings as stack_settings
+from components.network import cidr
 from components.network.network import Network, NetworkArgs
 from components.platform import logs, monitoring, tls
 from components.platform.addons import ClusterAddons, ClusterAddonsArgs, TerminationHandling, WorkerGate
@@ -23,7 +24,8 @@ from components.platform.edge import Edge, EdgeArgs
 from components.platform.ingress import INGRESS_NAMESPACE, LOCAL_HTTP_HOST_PORT, LOCAL_HTTPS_HOST_PORT
 from components.platform.observability import CloudWatchLogs, Observability, ObservabilityArgs
 from components.platform.provider import cluster_provider
-from components.shared.aws_provider import aws_provider, default_tags
+from components.shared.aws_provider import aws_provider, default_tags, stack_tag
+from components.shared.cost_budget import CostBudget, CostBudgetArgs
 
 settings = stack_settings.load()
 observed = settings.observability
@@ -37,7 +39,16 @@ if settings.on_aws:
     aws_cloud = aws_provider(settings)
     aws = pulumi.ResourceOptions(providers=[aws_cloud])
     # Before anything is created: the version change the control planes can take.
-    version_record.check_version(settings.cluster_name, settings.kubernetes_version, aws_cloud, date.today())
+    version_record.check_version(
+        settings.cluster_name,
+        settings.kubernetes_version,
+        aws_cloud,
+        date.today(),
+        api_endpoint=settings.cluster.api_endpoint,
+    )
+    # apiEndpoint natInstance: the NAT instance forwards the API to the lone control plane.
+    api_through_nat = settings.cluster.api_endpoint == "natInstance"
+    control_plane_address = cidr.control_plane_address(settings.network.cidr) if api_through_nat else None
     network = Network(
         "network",
         NetworkArgs(
@@ -48,6 +59,10 @@ if settings.on_aws:
             nat_mode=settings.network.nat_mode,
             flow_logs=settings.network.flow_logs,
             flow_logs_retention_days=settings.network.flow_logs_retention_days,
+            nat_instance_type=settings.network.nat_instance_type,
+            launch_tags=default_tags(settings),
+            api_forward=f"{control_plane_address}:{kubeadm.API_PORT}" if control_plane_address else None,
+            api_allowed_cidrs=settings.cluster.api_allowed_cidrs,
         ),
         opts=aws,
     )
@@ -69,6 +84,8 @@ if settings.on_aws:
             service_cidr=settings.cluster.service_cidr,
             api_allowed_cidrs=settings.cluster.api_allowed_cidrs,
             api_endpoint=settings.cluster.api_endpoint,
+            control_plane_address=control_plane_address,
+            nat_public_ip=network.nat_public_ip,
             ami_id=settings.cluster.ami_id,
             control_plane=ControlPlaneSpec(
                 count=cp.count,
@@ -137,6 +154,17 @@ if settings.on_aws:
     termination_handling: TerminationHandling | None = TerminationHandling(
         queue_url=termination_queue.queue_url, handler_role_arn=termination_queue.handler_role_arn
     )
+    if settings.budget.monthly_usd is not None:
+        CostBudget(
+            "budget",
+            CostBudgetArgs(
+                name=settings.cluster_name,
+                monthly_usd=settings.budget.monthly_usd,
+                spend_tags={**stack_tag(settings), **cluster_tag(settings.cluster_name)},
+                alert_emails=settings.budget.alert_emails,
+            ),
+            opts=aws,
+        )
     outputs.export("vpcId", network.vpc_id)
     outputs.export("publicSubnetIds", network.public_subnet_ids)
     outputs.export("privateSubnetIds", network.private_subnet_ids)

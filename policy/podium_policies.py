@@ -12,7 +12,8 @@ What each kind of rule sees (pulumi/pulumi, pkg/resource/deploy/step_generator.g
 Values are read through pulumi-policy's proxy: one unknown during preview raises
 UnknownValueError, which the framework reports as "cannot be checked yet" (advisory),
 never as a violation. Stack rules skip just the resource whose value is unknown. The
-pack depends on pulumi-policy only.
+pack depends on pulumi-policy, and PyYAML for the price table of its cost model
+(cost_model.py, the plan's estimator too).
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 from pulumi_policy.proxy import UnknownValueError
+
+if __package__:  # imported as policy.podium_policies: by the plan and the tests, from the project's root
+    from policy import cost_model
+else:  # `pulumi preview --policy-pack policy` runs the pack from its own directory
+    import cost_model  # pyright: ignore[reportMissingImports]
 
 MANDATORY = EnforcementLevel.MANDATORY
 # The framework's report_violation(message, urn=None); its own alias makes urn required.
@@ -482,6 +488,43 @@ def protected_stack_is_highly_available(args: StackValidationArgs, report: Repor
         )
 
 
+def _cost_records(resources: Iterable[PolicyResource]) -> list[cost_model.Record]:
+    """The stack's resources as the cost model reads them: their outputs, and the
+    top-level component each belongs to, from the parents the engine resolved."""
+
+    def ancestors(resource: PolicyResource) -> Iterable[tuple[str, str]]:
+        parent = resource.parent
+        while parent is not None:
+            yield parent.resource_type, parent.name
+            parent = parent.parent
+
+    return [
+        cost_model.Record(
+            type=r.resource_type,
+            name=r.name,
+            urn=r.urn,
+            properties=r.props,
+            component=cost_model.top_component(r.name, ancestors(r)),
+            dependencies=tuple(d.urn for d in r.dependencies),
+        )
+        for r in resources
+    ]
+
+
+def estimate_within_budget(args: StackValidationArgs, report: Report) -> None:
+    """A stack with a monthly budget (budget.monthlyUsd: an AWS Budgets budget the
+    program declares) keeps its estimate within it: the plan's estimate (cost_model.py),
+    here over the outputs, so what the autoscaler has made of a group's desired size
+    counts. An estimate that leaves out what has no list price cannot show that; values
+    unknown in a preview make the rule report that it cannot check yet."""
+    records = _cost_records(args.resources)
+    if cost_model.monthly_budget(records) is None:
+        return
+    problem = cost_model.budget_violation(cost_model.estimate(records))
+    if problem:
+        report(problem)
+
+
 # -- Kubernetes --------------------------------------------------------------------
 
 
@@ -636,6 +679,11 @@ POLICIES: list[Policy] = [
         "protected-stack-ha",
         "A protected stack has 3 or more control planes across 3 or more AZs.",
         protected_stack_is_highly_available,
+    ),
+    _stack_policy(
+        "estimate-within-budget",
+        "A stack with budget.monthlyUsd keeps its monthly cost estimate within it, every cost priced.",
+        estimate_within_budget,
     ),
     _resource_policy(
         "k8s-no-privileged-or-root",

@@ -6,6 +6,7 @@ import copy
 import hashlib
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,10 @@ from typing import Any
 import pytest
 
 from tools import harness, helm_render, render, tfplan
+
+# pytest imports this file as `conftest`, the tests as `tests.conftest`: one module under
+# both names, so that each stack's program runs once per session, not once per name.
+sys.modules.setdefault("tests.conftest", sys.modules[__name__])
 
 CHECKOV = Path(__file__).resolve().parent.parent / ".venv-checkov" / "bin" / "checkov"
 STACKS = ("dev", "staging", "prod", "local")
@@ -26,6 +31,16 @@ def graph_for(stack: str) -> harness.Graph:
     if stack not in _GRAPHS:
         _GRAPHS[stack] = harness.run(stack)
     return _GRAPHS[stack]
+
+
+_PREVIEWS: dict[str, harness.Graph] = {}
+
+
+def preview_graph_for(stack: str) -> harness.Graph:
+    """The stack as `pulumi preview` shows a new stack: ids and computed outputs unknown."""
+    if stack not in _PREVIEWS:
+        _PREVIEWS[stack] = harness.run(stack, preview=True)
+    return _PREVIEWS[stack]
 
 
 def rendered_for(stack: str) -> dict[str, helm_render.Rendered]:
@@ -103,3 +118,9 @@ def checkov_reports() -> dict[str, dict[str, Any]]:
 def checkov_report(checkov_reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """checkov's Kubernetes report: the program's objects and the add-ons."""
     return checkov_reports["kubernetes"]
+
+
+def node_pool_resources(graph: harness.Graph, type_: str) -> list[harness.Resource]:
+    """The resources of `type_` that belong to a node pool (a NodeGroup component): the
+    NAT instance's group and template are no nodes."""
+    return [r for r in graph.of_type(type_) if "podium:nodes:NodeGroup" in r.parent]

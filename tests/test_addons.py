@@ -16,7 +16,7 @@ import yaml
 
 from components.config import versions
 from components.platform import certificates, ingress
-from tests.conftest import graph_for, rendered_for, stack_config
+from tests.conftest import graph_for, node_pool_resources, rendered_for, stack_config
 from tools import charts, harness, helm_render, mock_tls
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -266,7 +266,7 @@ def test_destroy_removes_what_runs_on_workers_before_the_node_groups(aws_graph: 
                     todo.append(dependency)
         return seen
 
-    groups = {g.urn for g in aws_graph.of_type("aws:autoscaling/group:Group")}
+    groups = {g.urn for g in node_pool_resources(aws_graph, "aws:autoscaling/group:Group")}
     objects = [r for r in aws_graph.cloud_resources("kubernetes:") if r.name not in BEFORE_WORKERS]
     assert len(objects) > 30
     assert [r.name for r in objects if not groups <= closure(r.urn)] == []

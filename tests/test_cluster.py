@@ -17,8 +17,8 @@ from components.cluster.node_image import UBUNTU_AMI_PARAMETER
 from components.cluster.userdata import script_of
 from tests import openssl
 from tests.buckets import assert_private_bucket
-from tests.conftest import graph_for, stack_config
-from tools import harness
+from tests.conftest import graph_for, node_pool_resources, stack_config
+from tools import capacity, harness
 
 INSTANCE = "aws:ec2/instance:Instance"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -43,7 +43,7 @@ def _balancers(graph: harness.Graph) -> dict[str, harness.Resource]:
     return {lb.name: lb for lb in graph.of_type("aws:lb/loadBalancer:LoadBalancer")}
 
 
-@pytest.mark.parametrize(("stack", "count"), [("dev", 1), ("staging", 3), ("prod", 3)])
+@pytest.mark.parametrize(("stack", "count"), [("staging", 3), ("prod", 3)])
 def test_nodes_use_an_internal_nlb_and_admins_a_public_one(stack: str, count: int) -> None:
     graph = graph_for(stack)
     planes = control_planes(graph)
@@ -107,7 +107,7 @@ def test_every_instance_and_launch_template_requires_imdsv2_and_encrypts_volumes
         assert instance.inputs["metadataOptions"]["httpTokens"] == "required", instance.name
         assert instance.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1  # no pod reaches it
         assert instance.inputs["rootBlockDevice"]["encrypted"] is True
-    for template in aws_graph.of_type(LAUNCH_TEMPLATE):
+    for template in node_pool_resources(aws_graph, LAUNCH_TEMPLATE):
         assert template.inputs["metadataOptions"]["httpTokens"] == "required", template.name
         assert template.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
         devices = template.inputs["blockDeviceMappings"]
@@ -141,8 +141,31 @@ def test_etcd_is_reachable_only_from_control_planes(aws_graph: harness.Graph) ->
     assert etcd and all(r.inputs.get("referencedSecurityGroupId") == control_plane_group.id for r in etcd)
 
 
+def test_dev_reaches_its_one_control_plane_without_a_load_balancer() -> None:
+    """apiEndpoint natInstance: nodes join the control plane's fixed private address,
+    admins use the NAT's Elastic IP, which the API server's certificate names."""
+    graph = graph_for("dev")
+    assert _balancers(graph) == {} and graph.of_type("aws:lb/targetGroup:TargetGroup") == []
+    (plane,) = control_planes(graph)
+    address = plane.inputs["privateIp"]
+    assert address == "10.20.0.10" and plane.delete_before_replace
+    elastic_ip = graph.one("aws:ec2/eip:Eip", "network-nat-0").state["publicIp"]
+    assert graph.exports["clusterEndpoint"] == f"https://{elastic_ip}:6443"
+    assert (
+        yaml.safe_load(graph.exports["kubeconfig"])["clusters"][0]["cluster"]["server"] == f"https://{elastic_ip}:6443"
+    )
+    init = capacity.kubeadm_documents(plane.inputs)
+    cluster_configuration = next(d for d in init if d["kind"] == "ClusterConfiguration")
+    assert cluster_configuration["controlPlaneEndpoint"] == f"{address}:6443"
+    assert elastic_ip in cluster_configuration["apiServer"]["certSANs"]
+    for template in graph.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        if template.name.startswith("pool-"):
+            join = next(d for d in capacity.kubeadm_documents(template.inputs) if d["kind"] == "JoinConfiguration")
+            assert join["discovery"]["bootstrapToken"]["apiServerEndpoint"] == f"{address}:6443"
+
+
 def test_the_api_is_reachable_only_from_allowed_cidrs_and_the_vpc() -> None:
-    for stack in ("dev", "prod"):
+    for stack in ("staging", "prod"):
         graph = graph_for(stack)
         config = stack_config(stack)
 
@@ -188,7 +211,7 @@ def test_no_key_token_or_kubeconfig_appears_anywhere_public(aws_graph: harness.G
 
 def test_user_data_carries_parameter_names_never_secret_values(aws_graph: harness.Graph) -> None:
     secrets = _secret_values(aws_graph)
-    instances, templates = aws_graph.of_type(INSTANCE), aws_graph.of_type(LAUNCH_TEMPLATE)
+    instances, templates = aws_graph.of_type(INSTANCE), node_pool_resources(aws_graph, LAUNCH_TEMPLATE)
     # What EC2 receives, under its limit: members' scripts gzipped (cloud-init unpacks
     # them), pools' as text, so a template changes only with its script.
     assert not [i.name for i in instances if "userData" in i.inputs]
@@ -257,7 +280,7 @@ def test_discovery_hash_matches_openssl_and_reaches_every_join(aws_graph: harnes
     expected = openssl.discovery_hash(ca_pem)
     bootstrap = aws_graph.one("podium:cluster:ClusterBootstrap")
     assert bootstrap.outputs["discoveryHash"] == expected
-    joins = [script_of(t.inputs) for t in aws_graph.of_type(LAUNCH_TEMPLATE)]
+    joins = [script_of(t.inputs) for t in node_pool_resources(aws_graph, LAUNCH_TEMPLATE)]
     joins += [script_of(i.inputs) for i in control_planes(aws_graph)[1:]]
     assert joins and all(expected in script for script in joins)
 
@@ -288,7 +311,7 @@ def test_node_image_is_recorded_once_and_never_followed_silently() -> None:
     ami = record.inputs["insecureValue"]
     assert ami == harness.MOCK_AMI
     assert all(i.inputs["ami"] == ami and "ami" in i.ignore_changes for i in graph.of_type(INSTANCE))
-    assert all(t.inputs["imageId"] == ami for t in graph.of_type(LAUNCH_TEMPLATE))
+    assert all(t.inputs["imageId"] == ami for t in node_pool_resources(graph, LAUNCH_TEMPLATE))
     assert UBUNTU_AMI_PARAMETER.startswith("/aws/service/canonical/ubuntu/server/24.04/")
 
 
@@ -299,7 +322,7 @@ def test_a_configured_ami_is_used_and_upgrades_the_record() -> None:
     record = graph.one(PARAMETER, "cluster-node-ami")
     assert record.inputs["insecureValue"] == "ami-0fedcba9876543210"
     assert record.ignore_changes == []
-    assert all(t.inputs["imageId"] == "ami-0fedcba9876543210" for t in graph.of_type(LAUNCH_TEMPLATE))
+    assert all(t.inputs["imageId"] == "ami-0fedcba9876543210" for t in node_pool_resources(graph, LAUNCH_TEMPLATE))
 
 
 def test_each_pool_has_its_groups_and_none_fights_a_scaler(aws_graph: harness.Graph) -> None:
@@ -309,14 +332,14 @@ def test_each_pool_has_its_groups_and_none_fights_a_scaler(aws_graph: harness.Gr
     config = stack_config(aws_graph.stack)
     az_count = config["podium:network"]["azCount"]
     pools = config["podium:nodePools"]
-    groups = {g.name: g for g in aws_graph.of_type(ASG)}
+    groups = {g.name: g for g in node_pool_resources(aws_graph, ASG)}
     private = aws_graph.exports["privateSubnetIds"]
     expected: dict[str, tuple[list[str], int]] = {}
     for pool in pools:
         if pool.get("zonal"):
-            # The shipped zonal pools (the database's): one node to start, in the first
-            # group, which is in the first AZ.
-            assert (pool["min"], pool["max"], pool["desired"], pool.get("firstAzSlot", 0)) == (0, 2, 1, 0)
+            # The shipped zonal pools (the database's): one node to start and to keep, in
+            # the first group, which is in the first AZ; the others rest at 0.
+            assert (pool["min"], pool["max"], pool["desired"], pool.get("firstAzSlot", 0)) == (1, 2, 1, 0)
             names = [f"pool-{pool['name']}-asg"] + [f"pool-{pool['name']}-asg-{n}" for n in range(2, az_count + 1)]
             for slot, name in enumerate(names):
                 expected[name] = ([private[slot]], 1 if slot == 0 else 0)
@@ -330,7 +353,9 @@ def test_each_pool_has_its_groups_and_none_fights_a_scaler(aws_graph: harness.Gr
             subnets, desired = expected[name]
             if not pool.get("zonal"):
                 desired = pool["desired"]
-            assert (group.inputs["minSize"], group.inputs["maxSize"]) == (pool["min"], pool["max"]), name
+            # A zonal pool's minimum is its total: here the first group's one node.
+            low = pool["min"] if not pool.get("zonal") else desired
+            assert (group.inputs["minSize"], group.inputs["maxSize"]) == (low, pool["max"]), name
             assert group.inputs["desiredCapacity"] == desired, name
             assert group.inputs["vpcZoneIdentifiers"] == subnets, name
             assert group.ignore_changes == ["desiredCapacity"]
@@ -354,12 +379,12 @@ def test_default_tags_reach_what_the_groups_launch(aws_graph: harness.Graph) -> 
     provider = aws_graph.one("pulumi:providers:aws")
     default = json.loads(provider.inputs["defaultTags"])["tags"]
     assert {"environment", "managed-by"} <= set(default)
-    for template in aws_graph.of_type(LAUNCH_TEMPLATE):
+    for template in node_pool_resources(aws_graph, LAUNCH_TEMPLATE):
         specifications = {s["resourceType"]: s["tags"] for s in template.inputs["tagSpecifications"]}
         assert set(specifications) == {"instance", "volume", "network-interface"}, template.name
         for kind, tags in specifications.items():
             assert default.items() <= tags.items(), (template.name, kind)
-    for group in aws_graph.of_type(ASG):
+    for group in node_pool_resources(aws_graph, ASG):
         propagated = {t["key"]: t["value"] for t in group.inputs["tags"] if t["propagateAtLaunch"]}
         assert default.items() <= propagated.items(), group.name
 
@@ -424,7 +449,7 @@ def test_cluster_resources_carry_the_cloud_provider_tag(stack: str) -> None:
     groups = {g.name: g.inputs["tags"] for g in graph.of_type("aws:ec2/securityGroup:SecurityGroup")}
     # Exactly one tagged group per instance, or the cloud controller refuses to pick.
     assert [name for name, tags in groups.items() if tag in tags] == ["cluster-nodes"]
-    for group in graph.of_type(ASG):
+    for group in node_pool_resources(graph, ASG):
         assert {"key": tag, "value": "owned", "propagateAtLaunch": True} in group.inputs["tags"]
 
 

@@ -12,7 +12,7 @@ import yaml
 
 from components.config import outputs
 from policy.podium_policies import POLICIES
-from tests.conftest import graph_for, stack_config
+from tests.conftest import graph_for, node_pool_resources, stack_config
 from tools import harness, policy_check, render
 
 AWS_STACKS = ["dev", "staging", "prod"]
@@ -41,19 +41,30 @@ def wiring(graph: harness.Graph) -> set[tuple[str, str, str]]:
     return edges
 
 
-def config_driven(stack: str) -> set[tuple[str, str]]:
-    """The resources whose presence config decides: the Retain class. (The API
-    endpoints no longer depend on the control-plane count: one control plane or five
-    sit privately behind the same two load balancers.)"""
-    return RETAIN_CLASS if stack_config(stack)["podium:deletionProtection"] else set()
+# The cheap layout (natMode instance, apiEndpoint natInstance) swaps the NAT gateways
+# and the API load balancers for the NAT instance: those resources' names.
+CHEAP_LAYOUT_PREFIXES = ("network-nat", "cluster-api", "cluster-api-lb")
+
+
+def config_driven(stack: str, graph: harness.Graph) -> set[tuple[str, str]]:
+    """The resources whose presence config decides: the Retain class, and the NAT and
+    API endpoint resources the network layout picks (tests/test_nat_instance.py checks
+    those). One control plane or five sit privately behind the same endpoint."""
+    config = stack_config(stack)
+    retain = RETAIN_CLASS if config["podium:deletionProtection"] else set()
+    layout = {
+        (r.type, canonical(r.name))
+        for r in graph.resources
+        if r.name.startswith(CHEAP_LAYOUT_PREFIXES) and r.name != "cluster-api-endpoint-record"
+    }
+    return retain | layout
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging"])
 def test_every_environment_has_prods_topology(stack: str) -> None:
     prod, other = graph_for("prod"), graph_for(stack)
-    assert shape(prod) - config_driven("prod") == shape(other) - config_driven(stack)
-    assert config_driven(stack) <= shape(other)
-    names = {name for _, name in config_driven("prod") | config_driven(stack)}
+    assert shape(prod) - config_driven("prod", prod) == shape(other) - config_driven(stack, other)
+    names = {name for _, name in config_driven("prod", prod) | config_driven(stack, other)}
 
     def common(edges: set[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
         return {e for e in edges if e[0] not in names and e[2] not in names}
@@ -66,11 +77,12 @@ def test_counts_follow_config(stack: str) -> None:
     graph, config = graph_for(stack), stack_config(stack)
     network = config["podium:network"]
     assert len(graph.of_type("aws:ec2/subnet:Subnet")) == 2 * network["azCount"]
-    nat = {"none": 0, "single": 1, "perAz": network["azCount"]}[network["natMode"]]
+    nat = {"none": 0, "single": 1, "perAz": network["azCount"], "instance": 0}[network["natMode"]]
     assert len(graph.of_type("aws:ec2/natGateway:NatGateway")) == nat
+    assert len(graph.of_type("podium:network:NatInstance")) == (network["natMode"] == "instance")
     assert len(graph.of_type("aws:ec2/instance:Instance")) == config["podium:controlPlane"]["count"]
     groups = sum(network["azCount"] if p.get("zonal") else 1 for p in config["podium:nodePools"])
-    assert len(graph.of_type("aws:autoscaling/group:Group")) == groups
+    assert len(node_pool_resources(graph, "aws:autoscaling/group:Group")) == groups
     sizes = {i.inputs["instanceType"] for i in graph.of_type("aws:ec2/instance:Instance")}
     assert sizes == {config["podium:controlPlane"]["instanceType"]}
 
@@ -84,6 +96,8 @@ def test_environments_differ_only_in_sizes_ha_and_protection() -> None:
         "network.azCount",
         "network.natMode",
         "network.flowLogsRetentionDays",
+        "cluster.apiEndpoint",
+        "budget.monthlyUsd",
         "cluster.apiAllowedCidrs",
         "controlPlane",
         "nodePools",

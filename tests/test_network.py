@@ -90,7 +90,14 @@ def test_public_subnets_route_to_the_internet_gateway(aws_graph: harness.Graph) 
         assert route is not None and route.inputs["gatewayId"] == igw.id
 
 
-def test_nat_gateways_follow_the_mode(aws_graph: harness.Graph) -> None:
+@pytest.fixture(params=["staging", "prod"])
+def gateway_graph(request: pytest.FixtureRequest) -> harness.Graph:
+    """The stacks with NAT gateways (dev has a NAT instance: tests/test_nat_instance.py)."""
+    return graph_for(request.param)
+
+
+def test_nat_gateways_follow_the_mode(gateway_graph: harness.Graph) -> None:
+    aws_graph = gateway_graph
     mode = network_settings(aws_graph)["natMode"]
     nats = aws_graph.of_type(NAT)
     publics = subnets(aws_graph, "public")
@@ -107,7 +114,8 @@ def test_nat_gateways_wait_for_the_internet_gateway(aws_graph: harness.Graph) ->
     assert all(igw.urn in nat.dependencies for nat in aws_graph.of_type(NAT))
 
 
-def test_each_private_subnet_routes_through_the_right_nat(aws_graph: harness.Graph) -> None:
+def test_each_private_subnet_routes_through_the_right_nat(gateway_graph: harness.Graph) -> None:
+    aws_graph = gateway_graph
     mode = network_settings(aws_graph)["natMode"]
     nat_zone = {
         n.id: aws_graph.resolve(n.inputs["subnetId"]).inputs["availabilityZone"]  # type: ignore[union-attr]
@@ -128,9 +136,9 @@ def test_each_private_subnet_routes_through_the_right_nat(aws_graph: harness.Gra
 
 
 def test_nat_mode_none_leaves_private_subnets_without_a_default_route() -> None:
-    config = stack_config("dev")
+    config = stack_config("staging")
     config["podium:network"]["natMode"] = "none"
-    graph = harness.run("dev", config)
+    graph = harness.run("staging", config)
     assert graph.of_type(NAT) == []
     assert [e.name for e in graph.of_type("aws:ec2/eip:Eip") if e.name.startswith("network-")] == []
     for subnet in subnets(graph, "private"):
@@ -169,7 +177,7 @@ def test_flow_logs_can_be_switched_off() -> None:
     config["podium:network"]["flowLogs"] = False
     graph = harness.run("dev", config)
     assert graph.of_type("aws:ec2/flowLog:FlowLog") == []
-    assert [r.name for r in graph.of_type("aws:iam/role:Role") if r.name.startswith("network-")] == []
+    assert [r.name for r in graph.of_type("aws:iam/role:Role") if r.name.startswith("network-flow")] == []
 
 
 def test_growing_az_count_keeps_existing_subnets() -> None:
@@ -199,9 +207,11 @@ def test_default_tags_carry_environment_managed_by_and_stack_tags(aws_graph: har
 def test_every_network_resource_belongs_to_the_network_component(aws_graph: harness.Graph) -> None:
     network = aws_graph.one("podium:network:Network")
     components = {r.urn for r in aws_graph.resources if r.type.startswith("podium:")}
+    # The network's own, and those of the components under it (the NAT instance).
+    under_network = {network.urn} | {r.urn for r in aws_graph.resources if r.parent == network.urn and not r.custom}
     for resource in aws_graph.cloud_resources():
         assert resource.parent in components, resource.name
-        assert (resource.parent == network.urn) == resource.name.startswith("network-"), resource.name
+        assert (resource.parent in under_network) == resource.name.startswith("network-"), resource.name
     assert set(network.outputs) == {"vpcId", "cidr", "availabilityZones", "publicSubnetIds", "privateSubnetIds"}
     assert network.outputs["availabilityZones"] == sorted(network.outputs["availabilityZones"])
 

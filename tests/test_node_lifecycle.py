@@ -21,7 +21,7 @@ from components.cluster.userdata import script_of
 from components.config import versions
 from components.platform import autoscaling
 from tests import eventbridge, netpol
-from tests.conftest import graph_for, rendered_for, stack_config
+from tests.conftest import graph_for, node_pool_resources, rendered_for, stack_config
 from tests.test_iam_policies import lint, unexpected
 from tools import cost, harness, helm_render
 
@@ -153,7 +153,7 @@ def test_every_supported_minor_has_an_autoscaler_and_a_cloud_controller_release(
 def test_every_group_carries_both_discovery_tags_and_the_node_template_its_kubelets_register(stack: str) -> None:
     graph = graph_for(stack)
     cluster = graph.exports["clusterName"]
-    groups = graph.of_type(ASG)
+    groups = node_pool_resources(graph, ASG)
     assert groups
     template_prefix = "k8s.io/cluster-autoscaler/node-template/"
     for group in groups:
@@ -186,7 +186,7 @@ def test_the_settings_count_every_tag_a_group_carries(stack: str) -> None:
     config = stack_config(stack)
     pools = {p["name"]: p for p in config["podium:nodePools"]}
     graph = graph_for(stack)
-    for group in graph.of_type(ASG):
+    for group in node_pool_resources(graph, ASG):
         pool = pools[pool_of(graph, group)]
         expected = len(config.get("podium:tags", {})) + len(RESERVED_TAG_KEYS) + PODIUM_GROUP_TAGS
         assert len(group.inputs["tags"]) == expected + len(pool["labels"]) + len(pool["taints"]), group.name
@@ -196,7 +196,7 @@ def test_the_settings_count_every_tag_a_group_carries(stack: str) -> None:
 def test_every_group_holds_terminating_instances_longer_than_the_slowest_drain(stack: str) -> None:
     graph = graph_for(stack)
     hooks = {h.inputs["autoscalingGroupName"]: h.inputs for h in graph.of_type(HOOK)}
-    groups = graph.of_type(ASG)
+    groups = node_pool_resources(graph, ASG)
     assert set(hooks) == {g.state["name"] for g in groups}
     handler = env_of(deployment(stack, "aws-node-termination-handler"))
     drain = int(str(handler["NODE_TERMINATION_GRACE_PERIOD"]))
@@ -239,11 +239,11 @@ def _pod_specs(stack: str) -> dict[str, dict[str, Any]]:
 
 
 def test_non_zonal_pools_keep_their_urns_and_a_zonal_pool_keeps_its_first_group() -> None:
-    urns = {g.urn for g in graph_for("dev").of_type(ASG)}
+    urns = {g.urn for g in node_pool_resources(graph_for("dev"), ASG)}
     before = "urn:pulumi:dev::podium::podium:nodes:NodeGroup$aws:autoscaling/group:Group::"
     # pool-general and, for the database's pool turned zonal, its first group: as they were.
     assert {before + "pool-general-asg", before + "pool-db-asg", before + "pool-db-asg-2"} == urns
-    groups = {g.name: g for g in graph_for("dev").of_type(ASG)}
+    groups = {g.name: g for g in node_pool_resources(graph_for("dev"), ASG)}
     assert groups["pool-db-asg"].inputs["namePrefix"] == "podium-dev-db-"
     assert groups["pool-db-asg-2"].inputs["namePrefix"] == "podium-dev-db-2-"
 
@@ -254,17 +254,18 @@ def test_turning_a_pool_zonal_splits_it_by_az_with_its_bounds_each() -> None:
     first_slot, slots = 2, [2, 0, 1]
     config = stack_config("prod")
     general = config["podium:nodePools"][0]  # min 3, max 9, desired 3 across three AZs before
-    general.update({"zonal": True, "min": 1, "max": 3, "firstAzSlot": first_slot})
+    # min is the pool's total: one per group.
+    general.update({"zonal": True, "min": 3, "max": 3, "firstAzSlot": first_slot})
     graph = harness.run("prod", config)
     private = graph.exports["privateSubnetIds"]
-    groups = {g.name: g.inputs for g in graph.of_type(ASG) if g.name.startswith("pool-general-")}
+    groups = {g.name: g.inputs for g in node_pool_resources(graph, ASG) if g.name.startswith("pool-general-")}
     names = ["pool-general-asg", "pool-general-asg-2", "pool-general-asg-3"]
     assert sorted(groups) == names
     for name, slot in zip(names, slots, strict=True):
         group = groups[name]
         assert group["vpcZoneIdentifiers"] == [private[slot]], name
         assert (group["minSize"], group["maxSize"], group["desiredCapacity"]) == (1, 3, 1)
-    assert len(graph.of_type(HOOK)) == len(graph.of_type(ASG))
+    assert len(graph.of_type(HOOK)) == len(node_pool_resources(graph, ASG))
 
 
 # -- the termination queue and its rules -----------------------------------------------------------------
@@ -308,11 +309,11 @@ def test_only_the_intended_documented_events_reach_the_queue(stack: str) -> None
     # The documented termination names another group ("my-asg"): not this cluster's.
     terminate = sample("asg-terminate-lifecycle-action")
     assert matching(rules, terminate) == []
-    for group in graph.of_type(ASG):
+    for group in node_pool_resources(graph, ASG):
         ours = {**terminate, "detail": {**terminate["detail"], "AutoScalingGroupName": group.state["name"]}}
         assert matching(rules, ours) == [f"{cluster}-asg-terminate"], group.name
     launch = sample("asg-launch-lifecycle-action")
-    launch["detail"]["AutoScalingGroupName"] = graph.of_type(ASG)[0].state["name"]
+    launch["detail"]["AutoScalingGroupName"] = node_pool_resources(graph, ASG)[0].state["name"]
     others = (launch, sample("instance-state-change"), sample("health-scheduled-change-ec2"))
     for other in (*others, sample("health-other-service")):
         assert matching(rules, other) == [], other["detail-type"]
@@ -340,7 +341,7 @@ def test_scheduled_changes_go_to_the_function_that_replaces_workers_early() -> N
         rule.state["arn"],
     )
     assert permission.inputs["function"] == function.state["name"]
-    groups = sorted(g.state["name"] for g in graph.of_type(ASG))
+    groups = sorted(g.state["name"] for g in node_pool_resources(graph, ASG))
     assert sorted(json.loads(function.inputs["environment"]["variables"]["GROUP_NAMES"])) == groups
     assert function.inputs["handler"] == "early_retirement.handler"
     # What is deployed is the module tested below, byte for byte.
@@ -487,10 +488,10 @@ def test_the_handler_drains_by_eviction_from_the_queue_for_this_clusters_nodes(s
     ]
     # The tag it checks is on every instance the groups launch (their launch templates
     # too, so on workers launched before the handler existed), and not on the control planes.
-    for group in graph.of_type(ASG):
+    for group in node_pool_resources(graph, ASG):
         launched = {t["key"] for t in group.inputs["tags"] if t["propagateAtLaunch"]}
         assert "podium/pool" in launched, group.name
-    for template in graph.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+    for template in node_pool_resources(graph, "aws:ec2/launchTemplate:LaunchTemplate"):
         (instance,) = [s["tags"] for s in template.inputs["tagSpecifications"] if s["resourceType"] == "instance"]
         assert "podium/pool" in instance, template.name
     for control_plane in graph.of_type("aws:ec2/instance:Instance"):
@@ -536,7 +537,7 @@ def test_the_roles_are_parliament_clean_and_change_only_the_clusters_groups(stac
     cluster = graph.exports["clusterName"]
     tag = f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster}"
     # The tag the conditions need is on every one of the cluster's groups.
-    assert all(tags_of(g)[f"k8s.io/cluster-autoscaler/{cluster}"] == "owned" for g in graph.of_type(ASG))
+    assert all(tags_of(g)[f"k8s.io/cluster-autoscaler/{cluster}"] == "owned" for g in node_pool_resources(graph, ASG))
     for name, document in _policies(graph).items():
         assert unexpected(lint(document), iam_policies.PARLIAMENT_ACCEPTED_FINDINGS) == [], name
         for statement in document["Statement"]:
@@ -586,9 +587,9 @@ def test_the_plan_shows_each_pools_cost_between_its_bounds() -> None:
     bounds = {p.component: p for p in estimate.pools}
     general, db = bounds["pool-general"], bounds["pool-db"]
     assert (general.min_nodes, general.max_nodes) == (3, 9)
-    assert (db.min_nodes, db.max_nodes) == (0, 6)  # three zonal groups of 0..2
+    assert (db.min_nodes, db.max_nodes) == (1, 6)  # three zonal groups of 0..2, the first kept at 1
     assert general.max_monthly == pytest.approx(3 * general.min_monthly)
-    assert db.min_monthly == 0 and db.max_monthly > 0
+    assert db.max_monthly == pytest.approx(6 * db.min_monthly)
     assert estimate.ceiling == pytest.approx(
         estimate.total
         - sum(i.monthly for i in estimate.items if i.component in bounds)
@@ -601,11 +602,11 @@ def test_the_plan_shows_each_pools_cost_between_its_bounds() -> None:
 
 
 def test_a_pool_may_rest_at_zero_and_is_scaled_up_from_its_node_template() -> None:
-    """min 0 is valid (the shipped database pools have it): the group may be emptied, and
+    """min 0 is valid (the shipped database pools' other groups rest there): the group may be emptied, and
     its tags describe the node the autoscaler would add. Only a stack whose untainted
     pools all start empty is refused (tests/test_settings.py: untainted-pools-start-empty)."""
     graph = graph_for("staging")
-    empty = [g for g in graph.of_type(ASG) if g.name.startswith("pool-db-asg-")]
+    empty = [g for g in node_pool_resources(graph, ASG) if g.name.startswith("pool-db-asg-")]
     assert empty and all((g.inputs["minSize"], g.inputs["desiredCapacity"]) == (0, 0) for g in empty)
     for group in empty:
         assert tags_of(group)["k8s.io/cluster-autoscaler/node-template/label/podium/pool"] == "db"

@@ -17,7 +17,7 @@ from components.app import manifests as m
 from components.cluster import iam_policies, kubeadm
 from components.config import settings as stack_settings
 from components.platform import logs, monitoring
-from tests.conftest import graph_for, rendered_for, stack_config
+from tests.conftest import graph_for, node_pool_resources, rendered_for, stack_config
 from tools import crd_schema, harness, helm_render, plan, reachability, render
 
 STACKS = ("dev", "staging", "prod", "local")
@@ -138,7 +138,7 @@ def test_prometheus_on_a_worker_reaches_every_scrape_target_and_the_internet_non
     results = reachability.cluster_flows(graph_for(stack))
     scrapes = [r for r in results if r.source.startswith("Prometheus on ")]
     control_planes = stack_config(stack)["podium:controlPlane"]["count"]
-    groups = len(graph_for(stack).of_type("aws:autoscaling/group:Group"))
+    groups = len(node_pool_resources(graph_for(stack), "aws:autoscaling/group:Group"))
     # Each group's workers to every control plane (5 ports) and to every group (2 ports).
     assert len(scrapes) == groups * (control_planes * 5 + groups * 2)
     assert all(r.ok and r.verdict == "allowed" for r in scrapes), reachability.format_failures(scrapes)

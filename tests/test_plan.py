@@ -32,6 +32,11 @@ PRICES: dict[str, Any] = {
 }
 
 
+# The groups the cluster autoscaler moves carry its discovery tag (a fixed group, the NAT
+# instance's, has no bounds to price).
+AUTOSCALED = [{"key": "k8s.io/cluster-autoscaler/enabled", "value": "true", "propagateAtLaunch": False}]
+
+
 def small_graph(pool_type: str = "m7i.large") -> harness.Graph:
     cluster = resource("podium:cluster:ClusterBootstrap", "cluster", {})
     pool = resource("podium:nodes:NodeGroup", "pool-general", {})
@@ -60,7 +65,7 @@ def small_graph(pool_type: str = "m7i.large") -> harness.Graph:
             resource(
                 "aws:autoscaling/group:Group",
                 "pool-general-asg",
-                {"desiredCapacity": 2, "minSize": 1, "maxSize": 4, "mixedInstancesPolicy": {}},
+                {"desiredCapacity": 2, "minSize": 1, "maxSize": 4, "mixedInstancesPolicy": {}, "tags": AUTOSCALED},
                 parent=pool.urn,
                 dependencies=[template.urn],
             ),
@@ -68,7 +73,7 @@ def small_graph(pool_type: str = "m7i.large") -> harness.Graph:
             resource(
                 "aws:autoscaling/group:Group",
                 "pool-general-asg-az2",
-                {"desiredCapacity": 0, "minSize": 0, "maxSize": 2, "mixedInstancesPolicy": {}},
+                {"desiredCapacity": 0, "minSize": 0, "maxSize": 2, "mixedInstancesPolicy": {}, "tags": AUTOSCALED},
                 parent=pool.urn,
                 dependencies=[template.urn],
             ),
@@ -178,8 +183,13 @@ def _secrets(graph: harness.Graph) -> list[str]:
 def test_out_writes_every_artifact_with_no_secret_in_any_file(
     stack: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert plan.main([stack, "--out", str(tmp_path)]) == 0
+    cost_json = tmp_path / "cost.json"
+    assert plan.main([stack, "--out", str(tmp_path), "--cost-json", str(cost_json)]) == 0
     assert "wrote " in capsys.readouterr().out
+    # The estimate as JSON, as the cost comparison of a pull request reads it (tests/test_cost.py).
+    assert json.loads(cost_json.read_text()) == json.loads(
+        json.dumps(cost.as_json(cost.estimate(graph_for(stack)), stack))
+    )
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     names = {str(p.relative_to(tmp_path)) for p in files}
     assert {"graph.json", "diagram.mmd", "cost.txt", "policy.txt"} <= names

@@ -14,7 +14,7 @@ from pulumi.output import Unknown
 
 from policy.podium_policies import POLICIES
 from tests.builders import resource
-from tests.conftest import graph_for
+from tests.conftest import graph_for, preview_graph_for
 from tools import harness, live_outputs, policy_check
 
 BY_NAME = {p.name: p for p in POLICIES}
@@ -57,7 +57,7 @@ def test_live_outputs_carry_the_cloud_controllers_world_rules() -> None:
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod", "local"])
 def test_preview_with_unknown_values_reports_no_violation(stack: str) -> None:
-    graph = harness.run(stack, preview=True)
+    graph = preview_graph_for(stack)
     assert any(isinstance(v, Unknown) for r in graph.resources for v in r.inputs.values()), "preview has unknowns"
     verdict = policy_check.evaluate(graph)
     assert verdict.violations == []
@@ -381,6 +381,18 @@ CASES: list[tuple[str, list[harness.Resource], str]] = [
     ("no-world-ingress", [node_group_refreshed(port=443)], "on 443-443"),
     ("no-world-ingress", [node_group_refreshed(port=22)], "SSH (22)"),
     ("no-world-ingress", [node_group_refreshed(tagged=False)], "is allowed only on 80 or 443"),
+    (
+        "estimate-within-budget",
+        [
+            resource(
+                "aws:budgets/budget:Budget",
+                "budget",
+                {"budgetType": "COST", "timeUnit": "MONTHLY", "limitAmount": "1.00", "limitUnit": "USD"},
+            ),
+            resource("aws:ec2/natGateway:NatGateway", "nat", {}),
+        ],
+        "budget 1.00 a month: the estimate 32.85 is 31.85 OVER it (3285% of the budget). Largest costs: nat: NAT gateway 32.85.",
+    ),
 ]
 
 

@@ -1,5 +1,6 @@
 """Reachability: the pure model on small hand-built networks, the frozen prod network
-that showed the API endpoint bug, and every kubeadm stack's cluster flows.
+that showed the API endpoint bug, every kubeadm stack's cluster flows, and dev's NAT
+instance (natMode instance, apiEndpoint natInstance) with crafted breakages of it.
 
 tests/data/reachability/prod-before-13.json is prod's network as the program declared
 it before the fix (frozen: never regenerate it to make a test pass). It was written by
@@ -21,6 +22,7 @@ from tools.reachability import (
     ElasticIp,
     External,
     FlowResult,
+    Forward,
     HealthCheck,
     Host,
     InternetGateway,
@@ -29,6 +31,7 @@ from tools.reachability import (
     LoadBalancerService,
     NatGateway,
     Network,
+    NetworkInterface,
     Node,
     Ports,
     Route,
@@ -152,6 +155,9 @@ def test_ports_union_intersection_and_cover() -> None:
     assert not joined.covers(Ports.range(2500, 3000))
     assert (joined & Ports.range(2990, 3010)) == Ports.range(2990, 2999)
     assert str(Ports.range(0, 65535)) == "all"
+    assert Ports.range(0, 65535) - Ports.range(6443) == Ports(((0, 6442), (6444, 65535)))
+    assert joined - Ports.range(0, 65535) == Ports()
+    assert joined - (Ports.range(900, 1000) | Ports.range(2999, 4000)) == Ports.range(1001, 2998)
 
 
 def test_traffic_through_a_nat_is_seen_as_the_nat_eip() -> None:
@@ -456,6 +462,184 @@ def test_json_round_trip_keeps_the_model() -> None:
     net, _ = balanced(internal=False, admits=(VPC_CIDR,))
     net = dataclasses.replace(net, cluster=Cluster("test", "https://lb-1.elb.example:6443", ("192.0.2.0/24",)))
     assert Network.from_json(net.to_json()) == net
+    nat, _ = nat_instance_network()
+    assert Network.from_json(nat.to_json()) == nat
+
+
+# -- NAT instances, on a small hand-built network ------------------------------------
+
+NAT_INSTANCE_EIP = "52.0.0.5"
+FIXED_IP = "10.0.1.10"
+ADMIN = "203.0.113.0/24"
+
+
+def nat_instance_network(
+    *,
+    interface_rules: tuple[Rule, ...] = (Rule("-1", cidr=VPC_CIDR),),
+    control_plane_rules: tuple[Rule, ...] = (tcp(6443, cidr=VPC_CIDR),),
+    source_dest_check: bool = False,
+) -> tuple[Network, Node]:
+    """The private subnet's default route targets interface eni-nat (group sg-nat-eni),
+    which the NAT instance's group (primary interface: sg-nat, admitting 6443 from
+    ADMIN) attaches; it moves Elastic IP eipalloc-nat onto its primary interface and
+    forwards 6443 to the control plane fixed at FIXED_IP. Returns it and a worker."""
+    nat = Node(
+        "asg-nat",
+        "nat",
+        "group",
+        ("subnet-public",),
+        ("sg-nat",),
+        public_ip_on_launch=True,
+        attaches=("eni-nat",),
+        elastic_ip="eipalloc-nat",
+        forwards=(Forward("tcp", 6443, FIXED_IP, 6443),),
+    )
+    control_plane = dataclasses.replace(
+        node("i-cp", "subnet-private", "sg-cp", role="init"), private_ip=FIXED_IP, api_endpoint=f"{FIXED_IP}:6443"
+    )
+    worker = node("asg-workers", "subnet-private", "sg-nodes", role="worker", kind="group")
+    net = network(
+        group("sg-nat", tcp(6443, cidr=ADMIN), Rule("-1", cidr=VPC_CIDR)),
+        group("sg-nat-eni", *interface_rules),
+        group("sg-cp", *control_plane_rules),
+        group("sg-nodes"),
+        nodes=(nat, control_plane, worker),
+        elastic_ips=(ElasticIp("eipalloc-nat", "nat", NAT_INSTANCE_EIP, "", None),),
+    )
+    interface = NetworkInterface("eni-nat", "nat-eni", "subnet-public", ("sg-nat-eni",), source_dest_check)
+    tables = tuple(
+        dataclasses.replace(t, routes=(Route("0.0.0.0/0", "eni-nat"),)) if t.id == "rtb-private" else t
+        for t in net.route_tables
+    )
+    return dataclasses.replace(net, nat_gateways=(), network_interfaces=(interface,), route_tables=tables), worker
+
+
+def test_a_route_to_a_nat_instance_interface_leaves_from_its_elastic_ip() -> None:
+    net, worker = nat_instance_network()
+    result = net.check(worker, Host("192.0.2.10"), "tcp", 443)
+    assert result.verdict == "allowed", result
+    assert "route 0.0.0.0/0 via eni-nat (private)" in result.path
+    assert (
+        "into nat-instance(nat) through its interface nat-eni (eni-nat): ingress allowed by sg sg-nat-eni"
+        in result.path
+    )
+    assert "out of its primary interface: egress allowed by sg sg-nat" in result.path
+    assert f"source seen as nat-instance(nat)'s Elastic IP {NAT_INSTANCE_EIP}" in result.path
+    # What the receiver sees, by its own rules: the Elastic IP, and not the VPC.
+    server = node("i-server", "subnet-public", "sg-server")
+    server_eip = ElasticIp("eipalloc-server", "server", NODE_EIP, "", "i-server")
+    for admitted, verdict in ((f"{NAT_INSTANCE_EIP}/32", "allowed"), (VPC_CIDR, "denied")):
+        served = dataclasses.replace(
+            net,
+            nodes=(*net.nodes, server),
+            security_groups=(*net.security_groups, group("sg-server", tcp(443, cidr=admitted))),
+            elastic_ips=(*net.elastic_ips, server_eip),
+        )
+        assert served.check(worker, Host(NODE_EIP), "tcp", 443).verdict == verdict
+
+
+def test_a_nat_instance_interface_must_admit_the_sender_and_forward() -> None:
+    net, worker = nat_instance_network(interface_rules=(tcp(443, cidr="10.0.0.0/24"),))
+    result = net.check(worker, Host("192.0.2.10"), "tcp", 443)
+    assert result.verdict == "denied"
+    assert "through its interface nat-eni (eni-nat): denied by sg sg-nat-eni (ingress" in result.path
+    assert "source is 10.0.1.0/24 (private)" in result.path
+
+    net, worker = nat_instance_network(source_dest_check=True)
+    result = net.check(worker, Host("192.0.2.10"), "tcp", 443)
+    assert result.verdict == "denied"
+    assert "source/destination check on" in result.path
+
+    net, worker = nat_instance_network()
+    (nat,) = [n for n in net.nodes if n.is_nat_instance]
+    elsewhere = Subnet("subnet-b", "public-b", "vpc-1", "10.0.4.0/24", "az-b", "rtb-public")
+    moved = dataclasses.replace(
+        net,
+        subnets=(*net.subnets, elsewhere),
+        nodes=tuple(dataclasses.replace(n, subnet_ids=("subnet-b",)) if n is nat else n for n in net.nodes),
+    )
+    result = moved.check(worker, Host("192.0.2.10"), "tcp", 443)
+    assert result.verdict == "denied"
+    assert "cannot attach it" in result.path
+
+
+def test_a_route_to_an_interface_no_instance_attaches_is_a_blackhole() -> None:
+    net, worker = nat_instance_network()
+    orphaned = dataclasses.replace(
+        net, nodes=tuple(dataclasses.replace(n, attaches=()) if n.attaches else n for n in net.nodes)
+    )
+    result = orphaned.check(worker, Host("192.0.2.10"), "tcp", 443)
+    assert result.verdict == "denied"
+    assert "no NAT instance attaches interface nat-eni (eni-nat)" in result.path
+    unknown = dataclasses.replace(net, network_interfaces=())
+    result = unknown.check(worker, Host("192.0.2.10"), "tcp", 443)
+    assert result.verdict == "denied"
+    assert "network interface eni-nat is not in the model" in result.path
+
+
+def test_a_nat_instance_forwards_its_port_to_the_fixed_address_as_itself() -> None:
+    net, _ = nat_instance_network()
+    admin = External(ADMIN, "admin")
+    result = net.check(admin, Host(NAT_INSTANCE_EIP), "tcp", 6443)
+    assert result.verdict == "allowed", result
+    assert "ingress allowed by sg sg-nat (203.0.113.0/24)" in result.path
+    assert f"forwards tcp 6443 to {FIXED_IP}:6443 (DNAT)" in result.path
+    assert "source seen as nat-instance(nat)'s private address in public (10.0.0.0/24)" in result.path
+    # The control plane admits only the private subnet: the NAT instance's address is not in it.
+    closed, _ = nat_instance_network(control_plane_rules=(tcp(6443, cidr="10.0.1.0/24"),))
+    result = closed.check(admin, Host(NAT_INSTANCE_EIP), "tcp", 6443)
+    assert result.verdict == "denied"
+    assert "control-plane(i-cp): denied by sg sg-cp" in result.path
+    assert "source is nat-instance(nat)'s private address in public" in result.path
+    # Outside the apiAllowedCidrs the primary interface's group refuses it.
+    result = net.check(External("198.51.100.7/32"), Host(NAT_INSTANCE_EIP), "tcp", 6443)
+    assert result.verdict == "denied"
+    assert "denied by sg sg-nat (ingress admits 203.0.113.0/24 6443/tcp" in result.path
+    # A port the group admits but nothing forwards: no listener.
+    (nat,) = [n for n in net.nodes if n.is_nat_instance]
+    result = net.check(admin, nat, "tcp", 6000, 6443)
+    assert result.verdict == "partial"
+    open_all = dataclasses.replace(
+        net,
+        security_groups=tuple(
+            dataclasses.replace(g, ingress=(tcp(0, 65535, cidr=ADMIN),)) if g.id == "sg-nat" else g
+            for g in net.security_groups
+        ),
+    )
+    result = open_all.check(admin, nat, "tcp", 22)
+    assert result.verdict == "denied"
+    assert "no listener: nat-instance(nat) forwards only 6443/tcp" in result.path
+    # A forward to an address at which no node is fixed goes nowhere.
+    astray = dataclasses.replace(
+        net,
+        nodes=tuple(
+            dataclasses.replace(n, forwards=(Forward("tcp", 6443, "10.0.1.11", 6443),)) if n is nat else n
+            for n in net.nodes
+        ),
+    )
+    result = astray.check(admin, Host(NAT_INSTANCE_EIP), "tcp", 6443)
+    assert result.verdict == "denied"
+    assert "no node in the model is fixed at 10.0.1.11" in result.path
+
+
+def test_a_fixed_private_address_is_its_node() -> None:
+    net, worker = nat_instance_network()
+    result = net.check(worker, Host(FIXED_IP), "tcp", 6443)
+    assert result.verdict == "allowed", result
+    assert f"{FIXED_IP} is control-plane(i-cp)'s fixed private address" in result.path
+    (control_plane,) = [n for n in net.nodes if n.role == "init"]
+    assert net.check(control_plane, Host(FIXED_IP), "tcp", 6443).path.endswith("never leaves the host")
+    # It sends from that address too: a rule for it alone admits it, and nothing else.
+    only, worker = nat_instance_network(interface_rules=(Rule("-1", cidr=f"{FIXED_IP}/32"),))
+    result = only.check(control_plane, Host("192.0.2.10"), "tcp", 443)
+    assert result.verdict == "allowed", result
+    # A node somewhere in the subnet is not surely at that address.
+    result = only.check(worker, Host("192.0.2.10"), "tcp", 443)
+    assert result.verdict == "partial"
+    assert "source is 10.0.1.0/24 (private)" in result.path
+    result = net.check(worker, Host("10.0.1.99"), "tcp", 6443)
+    assert result.verdict == "denied"
+    assert "no node in the model is fixed" in result.path
 
 
 def test_script_setting_reads_shell_quoted_values() -> None:
@@ -538,7 +722,8 @@ def test_frozen_prod_network_passes_once_nodes_reach_the_endpoint(fix: Callable[
 def test_cluster_flows_cover_every_node(stack: str) -> None:
     graph = graph_for(stack)
     results = cluster_flows(graph)
-    pools = graph.of_type("aws:autoscaling/group:Group")
+    # The node pools' groups; a NAT instance's group runs no Kubernetes node.
+    pools = [g for g in graph.of_type("aws:autoscaling/group:Group") if "NodeGroup" in g.parent]
     control_planes = graph.of_type("aws:ec2/instance:Instance")
     endpoint_flows = [r for r in results if r.destination.startswith("API endpoint ")]
     assert len(endpoint_flows) == len(pools) + len(control_planes)
@@ -551,3 +736,121 @@ def test_cluster_flows(stack: str) -> None:
     results = cluster_flows(graph_for(stack))
     if not all(r.ok for r in results):
         pytest.fail(f"{stack}: {format_failures(results)}", pytrace=False)
+
+
+# -- dev: the NAT instance (natMode instance, apiEndpoint natInstance) -----------------
+
+NAT_LABEL = "nat-instance(network-nat-instance-asg)"
+EGRESS = "internet 198.51.100.10"
+
+
+def dev_nat_eip() -> str:
+    return graph_for("dev").one("aws:ec2/eip:Eip", "network-nat-0").state["publicIp"]
+
+
+def dev_network() -> Network:
+    return from_graph(graph_for("dev"))
+
+
+def flows_to(results: list[FlowResult], destination: str) -> list[FlowResult]:
+    found = [r for r in results if r.destination.startswith(destination)]
+    assert found, f"no flow to {destination}"
+    return found
+
+
+def test_dev_private_egress_goes_through_the_nat_instance() -> None:
+    graph = graph_for("dev")
+    interface = graph.one("aws:ec2/networkInterface:NetworkInterface", "network-nat-instance-eni")
+    results = cluster_flows(graph)
+    egress = flows_to(results, EGRESS)
+    # Every node (the control plane, each node pool's group) on HTTP and HTTPS.
+    assert len(egress) == 2 * len([n for n in dev_network().nodes if n.role])
+    for result in egress:
+        assert result.verdict == "allowed" == result.expected, result
+        assert f"via {interface.id} (podium-dev-private-" in result.path
+        assert f"into {NAT_LABEL} through its interface podium-dev-nat ({interface.id})" in result.path
+        assert f"source seen as {NAT_LABEL}'s Elastic IP {dev_nat_eip()}" in result.path
+
+
+def test_dev_egress_is_denied_without_the_nat_groups_vpc_rule() -> None:
+    graph = graph_for("dev")
+    # The graph as the program would declare it without network-nat-instance-from-vpc.
+    crafted = dataclasses.replace(
+        graph, resources=[r for r in graph.resources if r.name != "network-nat-instance-from-vpc"]
+    )
+    egress = flows_to(cluster_flows(crafted), EGRESS)
+    assert all(r.verdict == "denied" and not r.ok for r in egress), egress
+    for result in egress:
+        assert "through its interface podium-dev-nat" in result.path
+        assert "denied by sg podium-dev-nat-instance (ingress" in result.path
+        assert "source is 10.20." in result.path
+
+
+def test_dev_egress_is_denied_when_no_instance_attaches_the_routes_interface() -> None:
+    network = dev_network()
+    orphaned = dataclasses.replace(
+        network, nodes=tuple(dataclasses.replace(n, attaches=()) if n.attaches else n for n in network.nodes)
+    )
+    egress = flows_to(evaluate_cluster(orphaned), EGRESS)
+    assert all(r.verdict == "denied" and not r.ok for r in egress), egress
+    assert all("no NAT instance attaches interface podium-dev-nat" in r.path for r in egress)
+
+
+def test_dev_admins_reach_the_api_through_the_elastic_ip_and_the_world_does_not() -> None:
+    results = cluster_flows(graph_for("dev"))
+    endpoint = flows_to(results, f"clusterEndpoint {dev_nat_eip()}")
+    (admin,) = [r for r in endpoint if r.source == "apiAllowedCidrs 203.0.113.0/24" and r.ports == "6443"]
+    assert admin.verdict == "allowed", admin
+    assert f"{NAT_LABEL} forwards tcp 6443 to 10.20.0.10:6443 (DNAT)" in admin.path
+    assert f"source seen as {NAT_LABEL}'s private address in podium-dev-public-0" in admin.path
+    assert "control-plane(podium-dev-control-plane-0): ingress allowed by sg podium-dev-control-plane" in admin.path
+    (world,) = [r for r in endpoint if r.source == "internet 192.0.2.7"]
+    assert world.verdict == "denied" == world.expected
+    assert "denied by sg podium-dev-nat-instance" in world.path
+    # Nothing else of the NAT instance answers the internet.
+    nat = [r for r in results if r.destination == NAT_LABEL]
+    assert {r.ports for r in nat} == {"0-6442", "6444-65535", "all"}
+    assert all(r.verdict == "denied" == r.expected for r in nat)
+    # From inside the VPC the Elastic IP is reached through the NAT instance and the
+    # internet gateway, seen as itself: not an apiAllowedCidr. Nodes never use it.
+    network = dev_network()
+    worker = next(n for n in network.nodes if n.role == "worker")
+    hairpin = network.check(worker, Host(dev_nat_eip()), "tcp", 6443)
+    assert hairpin.verdict == "denied"
+    assert f"source is {NAT_LABEL}'s Elastic IP {dev_nat_eip()}" in hairpin.path
+    # Nodes join at the control plane's fixed address.
+    for join in flows_to(results, "API endpoint 10.20.0.10"):
+        assert join.verdict == "allowed", join
+        assert "10.20.0.10 is control-plane(podium-dev-control-plane-0)'s fixed private address" in join.path
+
+
+def test_dev_api_is_denied_to_a_client_outside_api_allowed_cidrs() -> None:
+    network = dev_network()
+    assert network.cluster is not None
+    elsewhere = dataclasses.replace(
+        network, cluster=dataclasses.replace(network.cluster, api_allowed_cidrs=("198.51.100.0/24",))
+    )
+    results = evaluate_cluster(elsewhere)
+    (admin,) = [r for r in results if r.source == "apiAllowedCidrs 198.51.100.0/24" and r.ports == "6443"]
+    assert admin.verdict == "denied" and not admin.ok
+    assert "denied by sg podium-dev-nat-instance (ingress admits 203.0.113.0/24 6443/tcp" in admin.path
+    assert "source is apiAllowedCidrs 198.51.100.0/24" in admin.path
+
+
+def test_dev_api_is_denied_when_the_control_plane_does_not_admit_the_nat_instance() -> None:
+    network = dev_network()
+    without = dataclasses.replace(
+        network,
+        security_groups=tuple(
+            dataclasses.replace(g, ingress=tuple(r for r in g.ingress if r.from_port != 6443))
+            if g.name == "podium-dev-control-plane"
+            else g
+            for g in network.security_groups
+        ),
+    )
+    (admin,) = [
+        r for r in evaluate_cluster(without) if r.source == "apiAllowedCidrs 203.0.113.0/24" and r.ports == "6443"
+    ]
+    assert admin.verdict == "denied" and not admin.ok
+    assert "control-plane(podium-dev-control-plane-0): denied by sg podium-dev-control-plane" in admin.path
+    assert f"source is {NAT_LABEL}'s private address in podium-dev-public-0" in admin.path

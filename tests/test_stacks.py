@@ -39,7 +39,8 @@ def test_aws_stacks_fill_in_the_whole_contract(stack: str) -> None:
 
 def test_dev_and_prod_differ_as_intended() -> None:
     dev, prod = stack_config("dev"), stack_config("prod")
-    assert (dev["podium:network"]["azCount"], dev["podium:network"]["natMode"]) == (2, "single")
+    assert (dev["podium:network"]["azCount"], dev["podium:network"]["natMode"]) == (2, "instance")
+    assert (dev["podium:cluster"]["apiEndpoint"], prod["podium:cluster"]["apiEndpoint"]) == ("natInstance", "public")
     assert (prod["podium:network"]["azCount"], prod["podium:network"]["natMode"]) == (3, "perAz")
     assert (dev["podium:controlPlane"]["count"], prod["podium:controlPlane"]["count"]) == (1, 3)
     assert (dev["podium:deletionProtection"], prod["podium:deletionProtection"]) == (False, True)

@@ -372,7 +372,7 @@ def test_the_security_doc_lists_the_baseline_as_it_is() -> None:
     table = text.split(configdoc.BASELINE_START)[1].split(configdoc.BASELINE_END)[0]
     rows = [line for line in table.splitlines() if line.startswith("| `")]
     assert [row.split("`")[1] for row in rows] == list(yaml.safe_load(BASELINE.read_text()))
-    assert "| `CKV_AWS_150` | dev, staging | `aws_lb.cluster-api`, `aws_lb.cluster-api-internal` | per stack:" in table
+    assert "| `CKV_AWS_150` | staging | `aws_lb.cluster-api`, `aws_lb.cluster-api-internal` | per stack:" in table
 
 
 # -- the fixes ----------------------------------------------------------------------------------------

@@ -17,11 +17,12 @@ from components.cluster import control_plane_upgrade as cpu
 from components.cluster import version_record
 from components.cluster.control_plane_upgrade import Member, UpgradeFailed
 from components.config import versions
-from tests.conftest import graph_for, stack_config
+from tests.conftest import graph_for, node_pool_resources, stack_config
 from tests.test_userdata import Node, shellcheck
 from tools import configdoc, harness
 
 RECORD = "/podium/podium-dev/kubernetes/version"
+ENDPOINT_RECORD = "/podium/podium-dev/kubernetes/api-endpoint"
 TODAY = date(2026, 11, 27)
 
 
@@ -31,7 +32,9 @@ def run_with_record(version: str, recorded: str | None) -> harness.Graph:
     per pair: the graph is only read)."""
     config = stack_config("dev")
     config["podium:kubernetesVersion"] = version
-    return harness.run("dev", config, parameters={RECORD: recorded} if recorded else {})
+    # dev's cluster as it was made: its endpoint behind the NAT instance.
+    record = {RECORD: recorded, ENDPOINT_RECORD: "natInstance"} if recorded else {}
+    return harness.run("dev", config, parameters=record)
 
 
 def refusal(version: str, recorded: str | None) -> str:
@@ -93,15 +96,15 @@ def test_the_guard_warns_an_existing_cluster_past_end_of_life_and_stops_a_refuse
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """What the program does with the verdict (the plan prints warnings; an error stops it)."""
-    monkeypatch.setattr(version_record, "recorded_version", lambda _cluster, _provider: "1.35.8")
+    monkeypatch.setattr(version_record, "cluster_record", lambda _cluster, _provider: {RECORD: "1.35.8"})
     warned: list[str] = []
     monkeypatch.setattr(version_record.pulumi.log, "warn", lambda message, *_a, **_k: warned.append(message))
     provider: Any = None
-    version_record.check_version("podium-dev", "1.35.8", provider, date(2027, 3, 1))
+    version_record.check_version("podium-dev", "1.35.8", provider, date(2027, 3, 1), api_endpoint="public")
     assert warned == ["podium:kubernetesVersion: 1.35 reached end of life on 2027-02-28: upgrade to a supported minor"]
     with pytest.raises(pulumi.RunError, match=r"podium:kubernetesVersion: 1\.35\.8 is older than"):
-        monkeypatch.setattr(version_record, "recorded_version", lambda _cluster, _provider: "1.36.4")
-        version_record.check_version("podium-dev", "1.35.8", provider, TODAY)
+        monkeypatch.setattr(version_record, "cluster_record", lambda _cluster, _provider: {RECORD: "1.36.4"})
+        version_record.check_version("podium-dev", "1.35.8", provider, TODAY, api_endpoint="public")
 
 
 def test_the_record_is_written_after_the_control_planes_and_read_from_the_path_the_guard_reads() -> None:
@@ -393,7 +396,7 @@ def test_a_version_change_rolls_the_workers_after_the_control_planes_and_replace
     old = {r.urn: r for r in before.resources}
     upgrade = after.one("pulumi-python:dynamic:Resource", "cluster-control-plane-version")
     assert (old[upgrade.urn].inputs["version"], upgrade.inputs["version"]) == ("1.35.8", "1.36.4")
-    for template in after.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+    for template in node_pool_resources(after, "aws:ec2/launchTemplate:LaunchTemplate"):
         assert template.inputs["userData"] != old[template.urn].inputs["userData"], template.name
         assert upgrade.urn in template.dependencies, template.name
     for instance in after.of_type("aws:ec2/instance:Instance"):

@@ -27,6 +27,8 @@ STUBBED = ["apt-get", "apt-mark", "aws", "blkid", "curl", "gpg", "kubeadm", "kub
 STUBBED += ["mount", "mountpoint", "poweroff", "sleep", "snap", "swapoff", "sysctl", "systemctl", "crictl"]
 # The runtime's release files: downloads are fake, so their checksum and unpacking are too.
 STUBBED += ["sha256sum", "tar", "containerd", "kubelet"]
+# The NAT instance's: its links and its packet filter.
+STUBBED += ["ip", "iptables"]
 # The only real programs the scripts may run; anything else is "command not found",
 # so a new system-changing call cannot slip past the stubs.
 REAL = ["basename", "cat", "chmod", "cp", "date", "dirname", "grep", "head", "mkdir", "mv", "python3", "rm", "rmdir"]
@@ -173,7 +175,11 @@ class Node:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(value)
 
-    def run(self, script: str, *, fail: str | None = None, env: dict[str, str] | None = None) -> Run:
+    def run(
+        self, script: str, *, fail: str | None = None, env: dict[str, str] | None = None, as_file: bool = False
+    ) -> Run:
+        """Runs the script on bash's stdin, or (`as_file`) from a file, as cloud-init
+        does: a script that copies itself reads its own path from $0."""
         environment = {
             "PATH": str(self.bin),
             "PODIUM_ROOT": str(self.root),
@@ -197,8 +203,14 @@ class Node:
         by_path.write_text(json.dumps({"Parameters": parameters}))
         bash = shutil.which("bash")
         assert bash
+        if as_file:
+            path = self.state / "user-data.sh"
+            path.write_text(script)
+            command, stdin = [bash, str(path)], None
+        else:
+            command, stdin = [bash, "-s"], script
         done = subprocess.run(
-            [bash, "-s"], input=script, capture_output=True, text=True, env=environment, timeout=60, check=False
+            command, input=stdin, capture_output=True, text=True, env=environment, timeout=60, check=False
         )
         calls = log.read_text().splitlines()
         return Run(done.returncode, done.stdout + done.stderr, calls, self.root, self.state)
@@ -800,14 +812,14 @@ def test_etcd_snapshot_failure_is_reported(node: Node) -> None:
 
 def _graph_user_data(stack: str) -> list[tuple[str, str, str | None]]:
     """(resource name, script, etcd volume id) of every node the stack's program declares."""
-    from tests.conftest import graph_for
+    from tests.conftest import graph_for, node_pool_resources
 
     graph = graph_for(stack)
     nodes: list[tuple[str, str, str | None]] = []
     for index, instance in enumerate(sorted(graph.of_type("aws:ec2/instance:Instance"), key=lambda r: r.name)):
         volume = graph.one("aws:ebs/volume:Volume", f"cluster-etcd-{index}")
         nodes.append((instance.name, userdata.script_of(instance.inputs), volume.id))
-    for template in graph.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+    for template in node_pool_resources(graph, "aws:ec2/launchTemplate:LaunchTemplate"):
         nodes.append((template.name, userdata.script_of(template.inputs), None))
     return nodes
 

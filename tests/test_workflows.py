@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tools import harness
+from tools import cost_diff, harness
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -235,3 +236,94 @@ def test_main_updates_dev_then_staging_then_prod_behind_approval_one_run_per_sta
             "environment": environment,
             "runs-on": "${{ vars.PODIUM_RUNS_ON }}",
         }
+
+
+# -- the cost of a pull request ------------------------------------------------------------------
+
+
+def cost_jobs() -> tuple[dict[str, Any], dict[str, Any]]:
+    jobs = load(ROOT / ".github" / "workflows" / "preview.yml")["jobs"]
+    return jobs["cost"], jobs["cost-comment"]
+
+
+def test_pull_requests_get_their_cost_from_two_plans_by_least_privilege() -> None:
+    estimate, comment = cost_jobs()
+    # The job that runs the pull request's code may read the repository, nothing else.
+    assert estimate["permissions"] == {"contents": "read"}
+    assert not {"secrets", "environment", "uses", "if"} & set(estimate)
+    checkouts = [s for s in estimate["steps"] if s.get("uses", "").startswith("actions/checkout")]
+    assert [c["with"].get("ref") for c in checkouts] == [None, "${{ github.event.pull_request.base.sha }}"]
+    assert checkouts[1]["with"]["path"] == "base"
+    scripts = "\n".join(s.get("run", "") for s in estimate["steps"])
+    assert 'python -m tools.plan "$stack" --cost-json' in scripts and "python -m tools.cost_diff" in scripts
+    # The job that writes the comment runs nothing of the pull request's.
+    assert comment["needs"] == "cost"
+    assert comment["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert comment["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    (post,) = comment["steps"]
+    assert "uses" not in post
+    assert post["env"]["COMMENT"] == "${{ needs.cost.outputs.comment }}"
+    assert post["env"]["MARKER"] == cost_diff.MARKER
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_no_script_expands_an_expression(path: Path) -> None:
+    """Values reach scripts through `env:`; an expression in a script is injected as code."""
+    for job in load(path)["jobs"].values():
+        for step in job.get("steps", []):
+            assert "${{" not in step.get("run", ""), step.get("name")
+
+
+@pytest.mark.parametrize("job", ["cost", "cost-comment"])
+def test_the_cost_scripts_are_shellcheck_clean(job: str) -> None:
+    steps = dict(zip(("cost", "cost-comment"), cost_jobs(), strict=True))[job]["steps"]
+    for step in (s for s in steps if "run" in s):
+        done = subprocess.run(
+            [str(BIN / "shellcheck"), "--shell=bash", "-"], input=step["run"], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout
+
+
+GH_STUB = """#!/usr/bin/env bash
+printf '%s\\x1f' "$@" >>"$GH_LOG"
+printf '\\x1e' >>"$GH_LOG"
+if [ "$2" = --paginate ]; then cat "$GH_COMMENTS"; fi
+"""
+
+
+@pytest.mark.parametrize(
+    ("pages", "call"),
+    [
+        ("[]", "--method\x1fPOST\x1frepos/o/r/issues/42/comments"),
+        # Another author's comment that starts alike is not ours to edit; ours is on the second page.
+        (
+            '[{"id": 5, "user": {"login": "someone"}, "body": "<!-- podium-cost-estimate -->"}]\n'
+            '[{"id": 7, "user": {"login": "github-actions[bot]"}, "body": "<!-- podium-cost-estimate -->\\nold"}]',
+            "--method\x1fPATCH\x1frepos/o/r/issues/comments/7",
+        ),
+    ],
+)
+def test_the_cost_comment_is_posted_once_then_updated(tmp_path: Path, pages: str, call: str) -> None:
+    jq = shutil.which("jq")
+    assert jq, "the comment step uses jq (on GitHub's runners); install it to run this test"
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    (stubs / "gh").write_text(GH_STUB)
+    (stubs / "gh").chmod(0o755)
+    (stubs / "jq").symlink_to(jq)
+    (tmp_path / "comments.json").write_text(pages)
+    (post,) = cost_jobs()[1]["steps"]
+    environment = {
+        "PATH": f"{stubs}:/usr/bin:/bin",
+        "GH_LOG": str(tmp_path / "gh.log"),
+        "GH_COMMENTS": str(tmp_path / "comments.json"),
+        "REPOSITORY": "o/r",
+        "PULL_REQUEST": "42",
+        "COMMENT": f"{cost_diff.MARKER}\n## Monthly cost estimate\n",
+        "MARKER": post["env"]["MARKER"],
+    }
+    done = subprocess.run(["bash", "-e", "-c", post["run"]], env=environment, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    listing, write, _ = (tmp_path / "gh.log").read_text().split("\x1f\x1e")
+    assert listing.startswith("api\x1f--paginate\x1frepos/o/r/issues/42/comments")
+    assert write.startswith(f"api\x1f{call}\x1f-f\x1fbody={cost_diff.MARKER}")

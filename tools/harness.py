@@ -173,6 +173,7 @@ def _mock_id(type_: str, name: str) -> str:
         "aws:ec2/instance:Instance": "i",
         "aws:ebs/volume:Volume": "vol",
         "aws:ec2/launchTemplate:LaunchTemplate": "lt",
+        "aws:ec2/networkInterface:NetworkInterface": "eni",
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr",
         "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "sgr",
     }
@@ -220,11 +221,13 @@ def _generated_outputs(type_: str, name: str, resource_id: str, inputs: dict[str
     if type_ == "aws:lb/loadBalancer:LoadBalancer":
         return {"dnsName": f"{inputs.get('name', name)}-{digest[:16]}.elb.{region}.amazonaws.com"}
     if type_ == "aws:ec2/instance:Instance":
-        ip = f"10.0.{int(digest[:2], 16)}.{int(digest[2:4], 16) or 1}"
+        ip = inputs.get("privateIp") or f"10.0.{int(digest[:2], 16)}.{int(digest[2:4], 16) or 1}"
         domain = "ec2.internal" if region == "us-east-1" else f"{region}.compute.internal"
         return {"privateIp": ip, "privateDns": f"ip-{ip.replace('.', '-')}.{domain}"}
     if type_ == "aws:ec2/launchTemplate:LaunchTemplate":
         return {"latestVersion": 1}
+    if type_ == "aws:ec2/networkInterface:NetworkInterface":
+        return {"macAddress": "0e:" + ":".join(digest[i : i + 2] for i in range(0, 10, 2))}
     if type_ == "aws:kms/key:Key":
         return {"keyId": resource_id, "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{resource_id}"}
     if type_ == "aws:s3/bucket:Bucket":
@@ -248,6 +251,9 @@ def _generated_outputs(type_: str, name: str, resource_id: str, inputs: dict[str
         }
     if type_ == "aws:cloudwatch/eventRule:EventRule":
         return {"arn": f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{inputs.get('name', name)}"}
+    if type_ == "aws:budgets/budget:Budget":
+        # Budgets is global: its ARNs name no region.
+        return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:budgets::{ACCOUNT_ID}:budget/{inputs.get('name', name)}"}
     return {}
 
 
@@ -452,8 +458,9 @@ def run(
         # A stack that exists: its record names the version it asks for (so a stack file
         # pinned to a minor that later reaches its end of life is warned, not refused).
         asked = config.get(f"{settings.NAMESPACE}:kubernetesVersion")
-        record = ParameterNames(f"{project}-{stack}").kubernetes_version
-        parameters = {record: str(asked)} if asked else {}
+        names = ParameterNames(f"{project}-{stack}")
+        endpoint = (config.get(f"{settings.NAMESPACE}:cluster") or {}).get("apiEndpoint", "public")
+        parameters = {names.kubernetes_version: str(asked), names.api_endpoint: endpoint} if asked else {}
     monitor = CapturingMonitor(PodiumMocks(region, stack_references, preview=preview, parameters=parameters))
     # The runtime's tasks belong to the loop current at set_mocks time: make it ours.
     loop = asyncio.new_event_loop()

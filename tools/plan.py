@@ -1,9 +1,13 @@
-"""Offline plan: `python -m tools.plan <stack> [--out DIR] [--config FILE]`.
+"""Offline plan: `python -m tools.plan <stack> [--out DIR] [--config FILE] [--cost-json FILE]`.
 
 Runs the program for one stack under mocks (no AWS credentials, no Pulumi CLI) and prints
-the resource tree, a count per resource type, the outputs, a monthly cost estimate and
-the policy pack's verdict. Exit codes: 0 fine, 1 the program stopped (invalid config),
-2 no such stack file, 3 mandatory policy violations.
+the resource tree, a count per resource type, the outputs, a monthly cost estimate, the
+capacity check's table (tools/capacity.py) and the policy pack's verdict. Exit codes: 0
+fine, 1 the program stopped (invalid config), 2 no such stack file, 3 mandatory policy
+violations, 4 (CAPACITY_SHORT; 3 wins when both) a pool at its minimum size cannot hold
+what the stack deploys. `--cost-json` writes the estimate as
+JSON (tools/cost.py `as_json`; docs/development.md) whatever the verdict, for
+tools/cost_diff.py to compare two revisions' estimates.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import yaml
 from pulumi.output import Unknown
 
 from components.cluster import userdata
-from tools import cost, diagram, harness, helm_render, live_outputs, policy_check, render, tfplan
+from tools import capacity, cost, diagram, harness, helm_render, live_outputs, policy_check, render, tfplan
 
 NODE_TYPES = ("aws:ec2/instance:Instance", "aws:ec2/launchTemplate:LaunchTemplate")
 
@@ -58,6 +62,8 @@ def one_line(value: object) -> str:
 
 
 POLICY_VIOLATIONS = 3
+# A pool at its minimum size cannot hold what the stack deploys (tools/capacity.py).
+CAPACITY_SHORT = 4
 
 
 def render_verdict(verdict: policy_check.Verdict) -> list[str]:
@@ -136,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--config", type=Path, help="a stack file to read the config from instead of Pulumi.<stack>.yaml"
     )
+    parser.add_argument("--cost-json", type=Path, help="write the cost estimate as JSON to this file")
     args = parser.parse_args(argv)
     config_file = args.config or harness.stack_file(args.stack)
     if not config_file.exists():
@@ -158,6 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     estimate = cost.estimate(graph)
     print()
     print("\n".join(cost.render(estimate)))
+    if args.cost_json:
+        _write(args.cost_json, json.dumps(cost.as_json(estimate, args.stack), indent=2) + "\n")
+    try:
+        capacity_report = capacity.stack_report(graph, helm_render.render_stack(graph))
+    except helm_render.RenderError as error:  # no Helm, or a chart refusing its values: not checked is not fine
+        capacity_report = capacity.Report(failures=[f"cannot be checked, the charts did not render: {error}"])
+    print()
+    print("\n".join(capacity.render(capacity_report)))
     # As at the end of a real `up`: stack rules read the live outputs.
     verdict = policy_check.evaluate(live_outputs.refreshed(graph))
     print()
@@ -165,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         files = write_out(graph, args.out, estimate, verdict)
         print(f"\nwrote {len(files)} files under {args.out}")
-    return 0 if verdict.passed else POLICY_VIOLATIONS
+    if not verdict.passed:
+        return POLICY_VIOLATIONS
+    return 0 if capacity_report.passed else CAPACITY_SHORT
 
 
 if __name__ == "__main__":

@@ -66,11 +66,15 @@ def _options(resource: harness.Resource) -> PolicyResourceOptions:
 
 
 def _policy_resources(graph: harness.Graph, *, outputs: bool) -> dict[str, PolicyResource]:
-    custom = [r for r in graph.resources if r.custom]
+    """Resource rules get the custom resources with their inputs. Stack rules get, as
+    the engine gives them (pulumi/pulumi, step_generator.go `AnalyzeResources`), every
+    resource the program registered, components too, with its outputs (a component's
+    are those it registered) and its parent."""
+    listed = graph.resources if outputs else [r for r in graph.resources if r.custom]
     built = {
         r.urn: PolicyResource(
             resource_type=r.type,
-            props=unknown_checking_proxy(_engine_view(r.state if outputs else r.inputs)),
+            props=unknown_checking_proxy(_engine_view((r.state if r.custom else r.outputs) if outputs else r.inputs)),
             urn=r.urn,
             name=r.name,
             opts=_options(r),
@@ -79,10 +83,11 @@ def _policy_resources(graph: harness.Graph, *, outputs: bool) -> dict[str, Polic
             dependencies=[],
             property_dependencies={},
         )
-        for r in custom
+        for r in listed
     }
-    for r in custom:
+    for r in listed:
         resource = built[r.urn]
+        resource.parent = built.get(r.parent)
         resource.dependencies = [built[u] for u in r.dependencies if u in built]
         resource.property_dependencies = {
             prop: [built[u] for u in urns if u in built] for prop, urns in r.property_dependencies.items()

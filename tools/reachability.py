@@ -13,12 +13,27 @@ What is modelled, and how:
   resolves to public addresses, from inside the VPC too; an internal one's to private
   addresses in its subnets. An EC2 public DNS name (an Elastic IP's `publicDns`)
   resolves inside the VPC (DNS support and hostnames on) to the instance's private
-  address, outside to the public one. A literal IP is itself.
+  address, outside to the public one. A literal IP is itself; a private one is the
+  node fixed at it (an instance's `privateIp`), and no other.
+- Addresses: a node is somewhere in its subnet, unless it has a fixed private address:
+  then it is reached at, and sends from, that address.
 - Routing: a private address in the VPC is reached locally, seen as the sender's
   private address and security groups. A public address is reached through the route
   table's matching route: via a NAT gateway the receiver sees the NAT's Elastic IP;
   via the internet gateway the sender's own public IP (none: dropped). Inbound from the
   internet needs the receiver's subnet to route to an internet gateway.
+- NAT instances (natMode instance): a route may target a network interface. The node
+  whose boot script attaches it (components/network/scripts/nat-instance.sh: its
+  PODIUM_ENI_ID) takes the packet in; none: a blackhole, denied. The interface must
+  have its source/destination check off, be in the instance's availability zone, and
+  its groups must admit the sender's private address; the instance's primary
+  interface's groups must let it out; it masquerades, so the receiver sees its public
+  address: the Elastic IP its boot script moves there (PODIUM_EIP_ALLOCATION_ID).
+  From the internet, that address reaches the instance through its primary
+  interface's groups; a forwarded port (PODIUM_API_FORWARD to PODIUM_API_PORT: DNAT,
+  masqueraded) goes on to the node fixed at the forward's address, which sees the
+  instance's private address (somewhere in its subnet) and its groups; nothing on the
+  instance answers any other port.
 - Security groups: stateful; the sender's egress and the receiver's ingress must both
   admit a flow, by CIDR containing the address seen, or by source group (only for
   private traffic inside the VPC). Protocol "-1" is every protocol and port.
@@ -33,8 +48,12 @@ What is modelled, and how:
   only as "some public IP" is 0.0.0.0/0: only a rule for 0.0.0.0/0 surely admits it.
 
 Not modelled: network ACLs (Podium manages none; the VPC's default ACL admits all),
-IPv6, prefix lists, peering, transit gateways and VPC endpoints, and instances'
-private addresses (a node is "somewhere in its subnet").
+IPv6, prefix lists, peering, transit gateways and VPC endpoints, instances' private
+addresses other than fixed ones, what a NAT instance's boot script does at run time
+beyond its settings (that it disables its primary interface's source/destination
+check, which the return traffic it sends to the private subnets needs, is
+tests/test_nat_instance.py's to prove), and the minutes a replaced NAT instance takes
+to attach the interface (the routes are a blackhole meanwhile).
 """
 
 from __future__ import annotations
@@ -97,6 +116,19 @@ class Ports:
 
     def __and__(self, other: Ports) -> Ports:
         spans = [(max(a, c), min(b, d)) for a, b in self.spans for c, d in other.spans if max(a, c) <= min(b, d)]
+        return Ports() | Ports(tuple(spans))
+
+    def __sub__(self, other: Ports) -> Ports:
+        spans: list[tuple[int, int]] = []
+        for low, high in self.spans:
+            for cut_low, cut_high in other.spans:
+                if cut_high < low or cut_low > high:
+                    continue
+                if cut_low > low:
+                    spans.append((low, cut_low - 1))
+                low = cut_high + 1
+            if low <= high:
+                spans.append((low, high))
         return Ports() | Ports(tuple(spans))
 
     def covers(self, other: Ports) -> bool:
@@ -221,23 +253,56 @@ class ElasticIp:
 
 
 @dataclass(frozen=True)
+class NetworkInterface:
+    """A network interface declared on its own (aws.ec2.NetworkInterface): a route may
+    target it; it carries packets only while an instance has it attached."""
+
+    id: str
+    name: str
+    subnet_id: str
+    security_group_ids: tuple[str, ...] = ()
+    source_dest_check: bool = True  # on: it drops packets not addressed to itself
+
+
+@dataclass(frozen=True)
+class Forward:
+    """A port a NAT instance forwards (DNAT, then masqueraded) to host:to_port."""
+
+    protocol: str
+    port: int
+    to_host: str
+    to_port: int
+
+
+@dataclass(frozen=True)
 class Node:
     """An instance, or an auto-scaling group standing for its instances (one may run
-    in each of its subnets). `role` and `api_endpoint` come from the boot script."""
+    in each of its subnets). `role` and `api_endpoint` come from the boot script, as do
+    a NAT instance's `attaches`, `elastic_ip` and `forwards` (nat-instance.sh's
+    PODIUM_ENI_ID, PODIUM_EIP_ALLOCATION_ID, PODIUM_API_FORWARD and PODIUM_API_PORT)."""
 
     id: str
     name: str
     kind: str  # instance | group
     subnet_ids: tuple[str, ...]
-    security_group_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]  # its primary interface's
     public_ip_on_launch: bool | None = None  # None: the subnet's setting
     tags: dict[str, str] = field(default_factory=dict)
     role: str = ""
     api_endpoint: str = ""  # host:port, as the join script names it
+    private_ip: str | None = None  # a fixed private address (an instance's privateIp input)
+    attaches: tuple[str, ...] = ()  # network interfaces its boot script attaches
+    elastic_ip: str = ""  # the Elastic IP (allocation id) its boot script moves onto its primary interface
+    forwards: tuple[Forward, ...] = ()  # ports it forwards from its primary interface
+
+    @property
+    def is_nat_instance(self) -> bool:
+        return bool(self.attaches or self.forwards)
 
     @property
     def label(self) -> str:
-        return f"{ROLE_LABELS.get(self.role, 'node')}({self.name})"
+        kind = "nat-instance" if self.is_nat_instance and not self.role else ROLE_LABELS.get(self.role, "node")
+        return f"{kind}({self.name})"
 
 
 @dataclass(frozen=True)
@@ -396,6 +461,7 @@ class Network:
     route_tables: tuple[RouteTable, ...] = ()
     internet_gateways: tuple[InternetGateway, ...] = ()
     nat_gateways: tuple[NatGateway, ...] = ()
+    network_interfaces: tuple[NetworkInterface, ...] = ()
     elastic_ips: tuple[ElasticIp, ...] = ()
     security_groups: tuple[SecurityGroup, ...] = ()
     nodes: tuple[Node, ...] = ()
@@ -423,6 +489,7 @@ class Network:
             *self.route_tables,
             *self.internet_gateways,
             *self.nat_gateways,
+            *self.network_interfaces,
             *self.security_groups,
             *self.nodes,
             *self.target_groups,
@@ -450,7 +517,37 @@ class Network:
         return [s for s in (self.subnet(i) for i in node.subnet_ids) if s is not None]
 
     def _eip_of(self, node: Node) -> ElasticIp | None:
-        return next((e for e in self.elastic_ips if e.instance_id == node.id), None)
+        """The Elastic IP associated with `node`, or the one its boot script moves onto
+        its primary interface (a NAT instance's)."""
+        return next((e for e in self.elastic_ips if e.instance_id == node.id), None) or next(
+            (e for e in self.elastic_ips if node.elastic_ip and e.id == node.elastic_ip), None
+        )
+
+    def _eip_holder(self, eip: ElasticIp) -> Node | None:
+        return self.node(eip.instance_id or "") or next((n for n in self.nodes if n.elastic_ip == eip.id), None)
+
+    def _node_at(self, address: str) -> Node | None:
+        """The node with this fixed private address."""
+        return next((n for n in self.nodes if n.private_ip == address), None)
+
+    def nat_instance_for(self, interface_id: str) -> Node | None:
+        """The NAT instance whose boot script attaches this network interface."""
+        return next((n for n in self.nodes if interface_id in n.attaches), None)
+
+    def _fixed_subnet(self, node: Node) -> Subnet | None:
+        """The subnet of `node`'s fixed private address, if it has one there."""
+        if node.private_ip is None:
+            return None
+        address = _net(node.private_ip)
+        return next((s for s in self._placements(node) if _contains(_net(s.cidr), address)), None)
+
+    def _source_peer(self, node: Node, subnet: Subnet) -> Peer:
+        """How a node in `subnet` appears to a receiver inside the VPC: its fixed address,
+        or somewhere in its subnet."""
+        groups = frozenset(node.security_group_ids)
+        if node.private_ip is not None and self._fixed_subnet(node) == subnet:
+            return Peer(_net(node.private_ip), groups, f"{node.private_ip} ({subnet.name})")
+        return Peer(_net(subnet.cidr), groups, f"{subnet.cidr} ({subnet.name})")
 
     # -- routing -----------------------------------------------------------------
 
@@ -473,28 +570,88 @@ class Network:
         on_launch = subnet.map_public_ip if node.public_ip_on_launch is None else node.public_ip_on_launch
         return (_net(ANYWHERE), "an auto-assigned public IP") if on_launch else None
 
-    def _leave_vpc(self, node: Node, subnet: Subnet, address: _Address) -> tuple[Peer | None, list[str]]:
-        """How a node's packet to a public address leaves the VPC, and who it then appears to be."""
+    def _leave_vpc(
+        self, node: Node, subnet: Subnet, address: _Address, protocol: str, ports: Ports
+    ) -> tuple[Peer | None, list[str], Ports, Ports]:
+        """How a node's packet to a public address leaves the VPC, who it then appears
+        to be, and which of `ports` the way out surely and possibly carries."""
         route = self._route(subnet, address.net)
         table = self._get(RouteTable, subnet.route_table_id)
         where = table.name if table else "the main route table"
         if route is None:
-            return None, [f"no route to {address.net} in {where} ({subnet.name})"]
+            return None, [f"no route to {address.net} in {where} ({subnet.name})"], NO_PORTS, NO_PORTS
         via = f"route {route.destination} via {route.target} ({where})"
         nat: NatGateway | None = self._get(NatGateway, route.target)
         gateway: InternetGateway | None = self._get(InternetGateway, route.target)
+        interface: NetworkInterface | None = self._get(NetworkInterface, route.target)
         if nat is not None:
             nat_subnet = self.subnet(nat.subnet_id)
             if nat.public_ip is None or nat_subnet is None or self._internet_gateway(nat_subnet) is None:
-                return None, [via, f"NAT gateway {nat.name} has no public IP routed to an internet gateway"]
+                steps = [via, f"NAT gateway {nat.name} has no public IP routed to an internet gateway"]
+                return None, steps, NO_PORTS, NO_PORTS
             seen = Peer(_net(nat.public_ip), frozenset(), f"NAT EIP {nat.public_ip} ({nat.id})")
-            return seen, [via, f"source seen as NAT EIP {nat.public_ip}"]
+            return seen, [via, f"source seen as NAT EIP {nat.public_ip}"], ports, ports
         if gateway is not None:
             public = self._public_address(node, subnet)
             if public is None:
-                return None, [via, "but the node has no public IP: the internet gateway drops it"]
-            return Peer(public[0], frozenset(), public[1]), [via, f"source seen as {public[1]}"]
-        return None, [via, f"{route.target} is not a gateway this model follows"]
+                return None, [via, "but the node has no public IP: the internet gateway drops it"], NO_PORTS, NO_PORTS
+            return Peer(public[0], frozenset(), public[1]), [via, f"source seen as {public[1]}"], ports, ports
+        if interface is not None:
+            return self._through_nat_instance(node, subnet, interface, address, protocol, ports, via)
+        if route.target.startswith("eni-"):
+            return None, [via, f"network interface {route.target} is not in the model"], NO_PORTS, NO_PORTS
+        return None, [via, f"{route.target} is not a gateway this model follows"], NO_PORTS, NO_PORTS
+
+    def _through_nat_instance(
+        self,
+        sender: Node,
+        subnet: Subnet,
+        interface: NetworkInterface,
+        address: _Address,
+        protocol: str,
+        ports: Ports,
+        via: str,
+    ) -> tuple[Peer | None, list[str], Ports, Ports]:
+        """A route to a network interface: the NAT instance whose boot script attaches
+        it takes the packet in through that interface (its groups, the sender's private
+        address), and masquerades it out of its primary interface (that interface's
+        groups), from its public address: the Elastic IP its boot script moves there."""
+        steps = [via]
+        name = f"interface {interface.name} ({interface.id})"
+        nat = self.nat_instance_for(interface.id)
+        if nat is None:
+            steps.append(f"no NAT instance attaches {name} (no boot script's PODIUM_ENI_ID names it): a blackhole")
+            return None, steps, NO_PORTS, NO_PORTS
+        if interface.source_dest_check:
+            steps.append(f"{name} of {nat.label} has its source/destination check on: it drops forwarded packets")
+            return None, steps, NO_PORTS, NO_PORTS
+        home = self.subnet(interface.subnet_id)
+        placements = self._placements(nat)
+        if home is None or not placements or any(s.availability_zone != home.availability_zone for s in placements):
+            zone = home.availability_zone if home else "no known zone"
+            steps.append(f"{nat.label} may launch outside {name}'s availability zone ({zone}): it cannot attach it")
+            return None, steps, NO_PORTS, NO_PORTS
+        sender_peer = self._source_peer(sender, subnet)
+        must, may, text = self._admit(interface.security_group_ids, "ingress", sender_peer, protocol, ports)
+        steps.append(f"into {nat.label} through its {name}: {text}")
+        if not may:
+            return None, steps, NO_PORTS, NO_PORTS
+        toward = Peer(address.net, frozenset(), address.label)
+        out_must, out_may, text = self._admit(nat.security_group_ids, "egress", toward, protocol, ports)
+        steps.append(f"out of its primary interface: {text}")
+        must, may = must & out_must, may & out_may
+        if not may:
+            return None, steps, NO_PORTS, NO_PORTS
+        seen: Peer | None = None
+        for placement in placements:
+            public = self._public_address(nat, placement)
+            if public is None or self._internet_gateway(placement) is None:
+                steps.append(f"{nat.label} has no public address routed to an internet gateway in {placement.name}")
+                return None, steps, NO_PORTS, NO_PORTS
+            seen = seen or Peer(public[0], frozenset(), f"{nat.label}'s {public[1]}")
+        assert seen is not None
+        steps.append(f"masqueraded: source seen as {seen.label}")
+        return seen, steps, must, may
 
     # -- security groups -----------------------------------------------------------
 
@@ -546,11 +703,16 @@ class Network:
         eip = next((e for e in self.elastic_ips if host in (e.public_dns, e.public_ip)), None)
         if eip is None and literal is not None:
             if any(_net(v.cidr).overlaps(_net(host)) for v in self.vpcs):
-                return [], f"{host} is a private address; this model does not know instances' private addresses"
+                owner = self._node_at(host)
+                fixed = self._fixed_subnet(owner) if owner is not None else None
+                if owner is not None and fixed is not None:
+                    address = _Address(f"{owner.label} at {host} in {fixed.name}", _net(host), False, fixed, node=owner)
+                    return [address], f"{host} is {owner.label}'s fixed private address"
+                return [], f"{host} is a private address at which no node in the model is fixed"
             return [_Address(f"internet host {host}", _net(host), True)], f"{host} is an internet address"
         if eip is None:
             return [], f"{host} resolves to nothing this model knows"
-        node = self.node(eip.instance_id or "")
+        node = self._eip_holder(eip)
         if node is None:
             return [], f"{host} is Elastic IP {eip.public_ip}, associated with no instance"
         if literal is None and vpc is not None and vpc.dns_hostnames:
@@ -576,6 +738,10 @@ class Network:
 
     def _node_addresses(self, node: Node, inside: bool) -> tuple[list[_Address], str]:
         if inside:
+            fixed = self._fixed_subnet(node)
+            if fixed is not None and node.private_ip is not None:
+                label = f"{node.label} at {node.private_ip} in {fixed.name}"
+                return [_Address(label, _net(node.private_ip), False, fixed, node=node)], "by private address"
             return [
                 _Address(f"{node.label} in {s.name}", _net(s.cidr), False, s, node=node) for s in self._placements(node)
             ], "by private address"
@@ -628,13 +794,14 @@ class Network:
     ) -> _Leg:
         steps: list[str] = []
         node = source if isinstance(source, Node) else None
+        route_must = route_may = ports
         if isinstance(origin, External):
             peer = Peer(_net(origin.cidr), frozenset(), origin.label or origin.cidr)
             if not address.public:
                 return _Leg(NO_PORTS, NO_PORTS, (f"{address.label} is private: not routable from the internet",))
         elif address.public:
             assert node is not None
-            seen, route_steps = self._leave_vpc(node, origin, address)
+            seen, route_steps, route_must, route_may = self._leave_vpc(node, origin, address, protocol, ports)
             steps += route_steps
             if seen is None:
                 return _Leg(NO_PORTS, NO_PORTS, tuple(steps))
@@ -645,15 +812,16 @@ class Network:
                 return _Leg(NO_PORTS, NO_PORTS, (f"{address.label} is in another VPC",))
             if address.node is not None and address.node.id == node.id and node.kind == "instance":
                 return _Leg(ports, ports, ("to itself: the packet never leaves the host",))
-            peer = Peer(_net(origin.cidr), frozenset(node.security_group_ids), f"{origin.cidr} ({origin.name})")
+            peer = self._source_peer(node, origin)
             steps.append(f"local route inside the VPC, source seen as {peer.label}")
         if address.public and address.subnet is not None and self._internet_gateway(address.subnet) is None:
             steps.append(f"{address.subnet.name} has no route to an internet gateway: unreachable from outside")
             return _Leg(NO_PORTS, NO_PORTS, tuple(steps))
-        must = may = ports
+        must, may = route_must, route_may
         if node is not None:
             toward = Peer(address.net, frozenset(address.groups) if not address.public else frozenset(), address.label)
-            must, may, text = self._admit(node.security_group_ids, "egress", toward, protocol, ports)
+            out_must, out_may, text = self._admit(node.security_group_ids, "egress", toward, protocol, ports)
+            must, may = must & out_must, may & out_may
             steps.append(f"{node.label} {text}")
             if not may:
                 return _Leg(NO_PORTS, NO_PORTS, tuple(steps))
@@ -665,7 +833,63 @@ class Network:
             return _Leg(must, may, tuple(steps))
         in_must, in_may, text = self._admit(address.node.security_group_ids, "ingress", peer, protocol, ports)
         steps.append(f"{address.label}: {text}")
+        if address.node.is_nat_instance:
+            if not may & in_may:
+                return _Leg(NO_PORTS, NO_PORTS, tuple(steps))
+            leg = self._forwarded(address.node, protocol, must & in_must, may & in_may)
+            return _Leg(leg.must, leg.may, (*steps, *leg.steps))
         return _Leg(must & in_must, may & in_may, tuple(steps))
+
+    def _forwarded(self, nat: Node, protocol: str, must: Ports, may: Ports) -> _Leg:
+        """What a NAT instance does with traffic its primary interface's groups let in:
+        a forwarded port goes on to the node at the forward's address, seen as the NAT
+        instance's private address (it masquerades); nothing listens on any other."""
+        steps: list[str] = []
+        out_must = out_may = NO_PORTS
+        forwarded = NO_PORTS
+        for forward in nat.forwards:
+            port = Ports.range(forward.port)
+            if forward.protocol != protocol or not port & may:
+                continue
+            forwarded |= port
+            hop_must, hop_may, text = self._forward_hop(nat, forward)
+            steps.append(text)
+            if hop_must:
+                out_must |= port & must
+            if hop_may:
+                out_may |= port & may
+        if not forwarded.covers(may):
+            only = ", ".join(f"{f.port}/{f.protocol}" for f in nat.forwards) or "nothing"
+            steps.append(f"no listener: {nat.label} forwards only {only}, and nothing on it answers {may}/{protocol}")
+        return _Leg(out_must, out_may, tuple(steps))
+
+    def _forward_hop(self, nat: Node, forward: Forward) -> tuple[bool, bool, str]:
+        """From a NAT instance's primary interface to the forward's node, from every
+        subnet the instance may run in: whether all (must) or some (may) pass."""
+        head = f"{nat.label} forwards {forward.protocol} {forward.port} to {forward.to_host}:{forward.to_port} (DNAT)"
+        target = self._node_at(forward.to_host)
+        home = self._fixed_subnet(target) if target is not None else None
+        if target is None or home is None:
+            return False, False, f"{head}: no node in the model is fixed at {forward.to_host}"
+        ports = Ports.range(forward.to_port)
+        toward = Peer(_net(forward.to_host), frozenset(target.security_group_ids), target.label)
+        outcomes: list[tuple[bool, bool, str]] = [] if self._placements(nat) else [(False, False, "no subnet")]
+        for subnet in self._placements(nat):
+            if subnet.vpc_id != home.vpc_id:
+                outcomes.append((False, False, f"{target.label} is in another VPC"))
+                continue
+            seen = Peer(
+                _net(subnet.cidr),
+                frozenset(nat.security_group_ids),
+                f"{nat.label}'s private address in {subnet.name} ({subnet.cidr})",
+            )
+            out_must, out_may, out_text = self._admit(nat.security_group_ids, "egress", toward, forward.protocol, ports)
+            in_must, in_may, in_text = self._admit(target.security_group_ids, "ingress", seen, forward.protocol, ports)
+            text = f"masqueraded, source seen as {seen.label}; {nat.label} {out_text}; {target.label}: {in_text}"
+            outcomes.append(((out_must & in_must).covers(ports), bool(out_may & in_may), text))
+        failing = [o for o in outcomes if not o[0]]
+        shown = failing[0] if failing else outcomes[0]
+        return not failing, any(o[1] for o in outcomes), f"{head}: {shown[2]}"
 
     def _through_lb(
         self, lb: LoadBalancer, client: Peer, client_node: Node | None, protocol: str, must: Ports, may: Ports
@@ -941,8 +1165,11 @@ def _result(source: str, destination: str, protocol: str, ports: Ports, legs: li
 def _decode(kind: Any, value: Any) -> Any:
     """`value` (as json.loads gives it) as an instance of the annotated type `kind`."""
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+        # A field a saved model predates (tests/data/reachability/) takes its default.
         hints = typing.get_type_hints(kind)
-        return kind(**{f.name: _decode(hints[f.name], value[f.name]) for f in dataclasses.fields(kind)})
+        return kind(
+            **{f.name: _decode(hints[f.name], value[f.name]) for f in dataclasses.fields(kind) if f.name in value}
+        )
     origin = typing.get_origin(kind)
     if origin is tuple:
         item = typing.get_args(kind)[0]
@@ -1070,6 +1297,31 @@ def _security_groups(graph: Graph) -> tuple[SecurityGroup, ...]:
     )
 
 
+def _flag(value: Any) -> bool | None:
+    """A boolean input as the provider takes it: true, "true", or unset (None)."""
+    if value is None or value == "":
+        return None
+    return str(value).lower() == "true"
+
+
+def _nat_settings(script: str) -> dict[str, Any]:
+    """What a NAT instance's boot script (components/network/scripts/nat-instance.sh)
+    does to the network: the interface it attaches, the Elastic IP it moves onto its
+    primary interface, and the port it forwards (iptables DNAT, TCP)."""
+    attaches = script_setting(script, "PODIUM_ENI_ID")
+    forward_to = script_setting(script, "PODIUM_API_FORWARD")
+    port = script_setting(script, "PODIUM_API_PORT")
+    forwards: tuple[Forward, ...] = ()
+    host, _, to_port = forward_to.rpartition(":")
+    if host and to_port.isdigit() and port.isdigit():
+        forwards = (Forward("tcp", int(port), host, int(to_port)),)
+    return {
+        "attaches": (attaches,) if attaches else (),
+        "elastic_ip": script_setting(script, "PODIUM_EIP_ALLOCATION_ID"),
+        "forwards": forwards,
+    }
+
+
 def _nodes(graph: Graph) -> tuple[Node, ...]:
     nodes: list[Node] = []
     for resource in graph.of_type("aws:ec2/instance:Instance"):
@@ -1082,10 +1334,13 @@ def _nodes(graph: Graph) -> tuple[Node, ...]:
                 "instance",
                 (state["subnetId"],) if state.get("subnetId") else (),
                 tuple(state.get("vpcSecurityGroupIds") or ()),
-                state.get("associatePublicIpAddress"),
+                _flag(state.get("associatePublicIpAddress")),
                 dict(state.get("tags") or {}),
                 script_setting(script, "role"),
                 script_setting(script, "api_endpoint"),
+                # The input only: EC2 gives every instance some private address.
+                resource.inputs.get("privateIp") or None,
+                **_nat_settings(script),
             )
         )
     templates = {r.id: _state(r) for r in graph.of_type("aws:ec2/launchTemplate:LaunchTemplate")}
@@ -1111,10 +1366,11 @@ def _nodes(graph: Graph) -> tuple[Node, ...]:
                 "group",
                 tuple(state.get("vpcZoneIdentifiers") or ()),
                 tuple(template.get("vpcSecurityGroupIds") or interface.get("securityGroups") or ()),
-                interface.get("associatePublicIpAddress"),
+                _flag(interface.get("associatePublicIpAddress")),
                 tags,
                 script_setting(script, "role"),
                 script_setting(script, "api_endpoint"),
+                **_nat_settings(script),
             )
         )
     return _ordered(nodes)
@@ -1244,6 +1500,7 @@ UNSUPPORTED_TYPES = (
     "aws:ec2/defaultRouteTable:DefaultRouteTable",
     "aws:ec2/vpcIpv4CidrBlockAssociation:VpcIpv4CidrBlockAssociation",
     "aws:ec2/networkInterfaceSecurityGroupAttachment:NetworkInterfaceSecurityGroupAttachment",
+    "aws:ec2/networkInterfaceAttachment:NetworkInterfaceAttachment",
     "aws:autoscaling/attachment:Attachment",
     "aws:lb/listenerRule:ListenerRule",
 )
@@ -1327,6 +1584,16 @@ def from_graph(graph: Graph, config: Mapping[str, Any] | None = None) -> Network
             InternetGateway(r.id, _name(r), _state(r).get("vpcId", ""))
             for r in graph.of_type("aws:ec2/internetGateway:InternetGateway")
         ),
+        network_interfaces=_ordered(
+            NetworkInterface(
+                r.id,
+                _name(r),
+                _state(r).get("subnetId", ""),
+                tuple(_state(r).get("securityGroups") or ()),
+                _flag(_state(r).get("sourceDestCheck")) is not False,
+            )
+            for r in graph.of_type("aws:ec2/networkInterface:NetworkInterface")
+        ),
         nat_gateways=_ordered(
             NatGateway(
                 r.id,
@@ -1371,6 +1638,10 @@ CONTROL_PLANE_METRICS_PORTS = firewall.CONTROL_PLANE_METRICS_PORTS
 # An internet client admitted by nothing (TEST-NET-1): the apiAllowedCidrs, the most
 # privileged internet clients, are checked against the same closed ports too.
 INTERNET_SAMPLE = "192.0.2.7"
+# A server on the internet (TEST-NET-2) standing for what nodes fetch: packages
+# (pkgs.k8s.io, the Ubuntu archive), images (registries) and the AWS APIs, over HTTP(S).
+INTERNET_SERVER = "198.51.100.10"
+EGRESS_PORTS = (80, 443)
 
 
 def _host_port(endpoint: str, default_port: int) -> tuple[str, int]:
@@ -1437,14 +1708,27 @@ def evaluate_cluster(network: Network) -> list[FlowResult]:
     for lb in net.load_balancers:
         for result in net.load_balancer_flows(lb):
             expect("allowed", result)
+    # Private subnets whose way out is a NAT instance (natMode instance): prove it. The
+    # NAT gateways' egress (the other modes) is left to the API and ingress flows.
+    nat_instances = [n for n in net.nodes if n.is_nat_instance]
+    interfaces = {i.id for i in net.network_interfaces}
+    if nat_instances or any(r.target in interfaces for t in net.route_tables for r in t.routes):
+        internet = Host(INTERNET_SERVER, f"internet {INTERNET_SERVER} (packages, images, AWS APIs)")
+        for node in nodes:
+            for port in EGRESS_PORTS:
+                expect("allowed", net.check(node, internet, "tcp", port))
     endpoint_host, endpoint_port = _host_port(cluster.endpoint, API_PORT)
     endpoint = Host(endpoint_host, f"clusterEndpoint {endpoint_host}")
     # apiEndpoint internal means VPC only: then even apiAllowedCidrs must not get in.
-    reachable: Verdict = "allowed" if cluster.api_endpoint == "public" else "denied"
+    reachable: Verdict = "denied" if cluster.api_endpoint == "internal" else "allowed"
     for cidr in cluster.api_allowed_cidrs:
         client = External(cidr, f"apiAllowedCidrs {cidr}")
         expect(reachable, net.check(client, endpoint, "tcp", endpoint_port))
         expect("denied", net.check(client, endpoint, "tcp", *ETCD_PORTS))
+    if cluster.api_endpoint == "natInstance":
+        # The NAT instance's Elastic IP is on the internet: only apiAllowedCidrs get in.
+        world = External(f"{INTERNET_SAMPLE}/32", f"internet {INTERNET_SAMPLE}")
+        expect("denied", net.check(world, endpoint, "tcp", endpoint_port))
     for lb in (b for b in net.load_balancers if b.service):
         service = next(s for s in net.services if s.name == lb.service)
         for cidr in service.source_ranges:
@@ -1460,6 +1744,14 @@ def evaluate_cluster(network: Network) -> list[FlowResult]:
         for node in nodes:
             for low, high in closed:
                 expect("denied", net.check(client, node, "tcp", low, high))
+        # A NAT instance answers the internet on its forwards only (checked above).
+        for nat in nat_instances:
+            for protocol in ("tcp", "udp"):
+                forwarded = NO_PORTS
+                for forward in (f for f in nat.forwards if f.protocol == protocol):
+                    forwarded |= Ports.range(forward.port)
+                for low, high in (ALL_PORTS - forwarded).spans:
+                    expect("denied", net.check(client, nat, protocol, low, high))
     return results
 
 

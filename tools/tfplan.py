@@ -39,6 +39,7 @@ PROVIDER = "registry.terraform.io/hashicorp/aws"
 TERRAFORM_TYPES: dict[str, str] = {
     "aws:autoscaling/group:Group": "aws_autoscaling_group",
     "aws:autoscaling/lifecycleHook:LifecycleHook": "aws_autoscaling_lifecycle_hook",
+    "aws:budgets/budget:Budget": "aws_budgets_budget",
     "aws:cloudwatch/eventRule:EventRule": "aws_cloudwatch_event_rule",
     "aws:cloudwatch/eventTarget:EventTarget": "aws_cloudwatch_event_target",
     "aws:cloudwatch/logGroup:LogGroup": "aws_cloudwatch_log_group",
@@ -50,6 +51,7 @@ TERRAFORM_TYPES: dict[str, str] = {
     "aws:ec2/internetGateway:InternetGateway": "aws_internet_gateway",
     "aws:ec2/launchTemplate:LaunchTemplate": "aws_launch_template",
     "aws:ec2/natGateway:NatGateway": "aws_nat_gateway",
+    "aws:ec2/networkInterface:NetworkInterface": "aws_network_interface",
     "aws:ec2/route:Route": "aws_route",
     "aws:ec2/routeTable:RouteTable": "aws_route_table",
     "aws:ec2/routeTableAssociation:RouteTableAssociation": "aws_route_table_association",
@@ -99,6 +101,7 @@ RENAMED: dict[str, dict[str, str]] = {
         "initialLifecycleHooks": "initial_lifecycle_hook",
         "mixedInstancesPolicy.launchTemplate.overrides": "override",
     },
+    "aws_budgets_budget": {"costFilters": "cost_filter", "notifications": "notification"},
     "aws_iam_openid_connect_provider": {"clientIdLists": "client_id_list", "thumbprintLists": "thumbprint_list"},
     "aws_iam_role": {"inlinePolicies": "inline_policy"},
     "aws_instance": {
@@ -124,9 +127,19 @@ RENAMED: dict[str, dict[str, str]] = {
 # list under a plural name is refused: it would be a repeated block or a list Terraform
 # names in the singular (RENAMED), and a misspelt attribute is one no scanner reads.
 PLURAL_IN_TERRAFORM: dict[str, frozenset[str]] = {
+    "aws_budgets_budget": frozenset({"costFilters.values", "notifications.subscriberEmailAddresses"}),
     "aws_instance": frozenset({"vpcSecurityGroupIds"}),
-    "aws_launch_template": frozenset({"vpcSecurityGroupIds", "blockDeviceMappings", "tagSpecifications"}),
+    "aws_launch_template": frozenset(
+        {
+            "vpcSecurityGroupIds",
+            "blockDeviceMappings",
+            "tagSpecifications",
+            "networkInterfaces",
+            "networkInterfaces.securityGroups",
+        }
+    ),
     "aws_lb": frozenset({"subnets", "securityGroups"}),
+    "aws_network_interface": frozenset({"securityGroups"}),
 }
 
 # Objects that are Terraform maps (key/value), not blocks, whatever their depth.

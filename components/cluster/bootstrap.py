@@ -58,12 +58,16 @@ class ClusterBootstrapArgs:
     pod_cidr: str
     service_cidr: str
     api_allowed_cidrs: tuple[str, ...]
-    api_endpoint: str  # public | internal
+    api_endpoint: str  # public | internal | natInstance
     ami_id: str | None
     control_plane: ControlPlaneSpec
     deletion_protection: bool
     # CloudWatch Logs groups the cluster's key encrypts (the cluster's own logs).
     encrypted_log_groups: tuple[str, ...] = ()
+    # apiEndpoint natInstance: the lone control plane's fixed address, and the NAT
+    # instance's Elastic IP that forwards to it.
+    control_plane_address: str | None = None
+    nat_public_ip: pulumi.Output[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
             spec=cp,
             deletion_protection=args.deletion_protection,
             tags=cluster_tag(cluster),
+            fixed_address=args.control_plane_address,
         )
         bucket = etcd_backup_bucket(scope, members, secrets.key)
         self.etcd_backup_bucket = bucket.bucket
@@ -156,6 +161,8 @@ class ClusterBootstrap(pulumi.ComponentResource):
                 private_subnet_ids=args.private_subnet_ids,
                 api_endpoint=args.api_endpoint,
                 deletion_protection=args.deletion_protection,
+                control_plane_address=args.control_plane_address,
+                nat_public_ip=args.nat_public_ip,
             ),
             groups.load_balancers,
         )
@@ -216,6 +223,14 @@ class ClusterBootstrap(pulumi.ComponentResource):
             type="String",
             value=self.control_planes_upgraded.version,
             opts=scope.child(),
+        )
+        aws.ssm.Parameter(
+            f"{name}-api-endpoint-record",
+            name=names.api_endpoint,
+            description=f"{cluster}: the cluster.apiEndpoint it was made with (a running cluster keeps it)",
+            type="String",
+            value=args.api_endpoint,
+            opts=scope.child(depends_on=[self.ready]),
         )
         # Built from the gate's output: nothing that uses the kubeconfig starts before
         # kubeadm init has finished. Same inputs, same text (no provider churn).

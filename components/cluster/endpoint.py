@@ -5,7 +5,12 @@ to public addresses even inside the VPC, so a private node would reach it throug
 the NAT gateway, from the NAT's address, which the NLB's group does not admit (and at
 NAT data prices). With `cluster.apiEndpoint: public` a second, internet-facing NLB
 serves admins and CI from `apiAllowedCidrs`; its name is in the API server's
-certificate. One control plane or five, the paths are the same."""
+certificate. One control plane or five, the paths are the same.
+
+`cluster.apiEndpoint: natInstance` (one control plane, dev) pays for no load balancer:
+nodes reach the control plane at its fixed private address, admins at the NAT
+instance's Elastic IP, which forwards the API port to that address (the network
+stage's nat_instance.py); the Elastic IP is in the certificate."""
 
 from __future__ import annotations
 
@@ -25,8 +30,10 @@ class EndpointArgs:
     vpc_id: pulumi.Input[str]
     public_subnet_ids: pulumi.Output[list[str]]
     private_subnet_ids: pulumi.Output[list[str]]
-    api_endpoint: str  # public | internal
+    api_endpoint: str  # public | internal | natInstance
     deletion_protection: bool
+    control_plane_address: str | None = None  # natInstance: the lone control plane's fixed address
+    nat_public_ip: pulumi.Output[str] | None = None  # natInstance: where admins reach it
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,14 @@ class ApiEndpoint:
 
     def __init__(self, scope: Children, args: EndpointArgs, groups: dict[str, aws.ec2.SecurityGroup]):
         self._scope = scope
+        self._balancers: list[_Balancer] = []
+        if args.api_endpoint == "natInstance":
+            assert args.control_plane_address and args.nat_public_ip is not None, "natInstance needs both addresses"
+            self.node_host = pulumi.Output.from_input(args.control_plane_address)
+            self.admin_host = args.nat_public_ip
+            self.extra_sans = pulumi.Output.all(args.nat_public_ip)
+            self._urls()
+            return
         public = args.api_endpoint == "public"
         # Without a public endpoint the one (internal) NLB keeps the names the HA
         # internal endpoint always had, so such stacks keep their load balancer.
@@ -59,7 +74,7 @@ class ApiEndpoint:
             aws_name=f"{args.cluster_name}-api-int" if public else f"{args.cluster_name}-api",
             internal=True,
         )
-        self._balancers = [internal]
+        self._balancers.append(internal)
         self.node_host = internal.load_balancer.dns_name
         if public:
             facing = _load_balancer(
@@ -71,6 +86,9 @@ class ApiEndpoint:
         else:
             self.admin_host = self.node_host
             self.extra_sans = pulumi.Output.all()
+        self._urls()
+
+    def _urls(self) -> None:
         self.node_endpoint = self.node_host.apply(lambda host: f"{host}:{kubeadm.API_PORT}")
         self.url = self.admin_host.apply(lambda host: f"https://{host}:{kubeadm.API_PORT}")
 

@@ -39,7 +39,7 @@ class FirewallArgs:
     vpc_id: pulumi.Input[str]
     vpc_cidr: str
     api_allowed_cidrs: tuple[str, ...]
-    api_endpoint: str  # public | internal
+    api_endpoint: str  # public | internal | natInstance
     node_tags: dict[str, str]  # the cluster tag: the cloud controller edits the one tagged group
 
 
@@ -47,7 +47,7 @@ class FirewallArgs:
 class SecurityGroups:
     control_plane: aws.ec2.SecurityGroup
     node: aws.ec2.SecurityGroup
-    load_balancers: dict[str, aws.ec2.SecurityGroup]  # api_internal, and api_public if public
+    load_balancers: dict[str, aws.ec2.SecurityGroup]  # api_internal, and api_public if public; none for natInstance
 
 
 def security_groups(scope: Children, args: FirewallArgs) -> SecurityGroups:
@@ -113,6 +113,10 @@ def security_groups(scope: Children, args: FirewallArgs) -> SecurityGroups:
     ingress("nodes-from-nodes", node, "-1", None, None, source=node)
     ingress("nodes-node-ports", node, "tcp", NODE_PORTS[0], NODE_PORTS[1], cidr=args.vpc_cidr)
 
+    if args.api_endpoint == "natInstance":
+        # No load balancer; the NAT instance's forward arrives from its own private
+        # address, which the VPC rule above admits.
+        return SecurityGroups(control_plane=cp, node=node, load_balancers={})
     public = args.api_endpoint == "public"
     internal_lb = group(
         "api-lb-internal" if public else "api-lb", f"{cluster} API load balancer for nodes (internal)", {}

@@ -12,10 +12,10 @@ import pulumi
 import pulumi_aws as aws
 
 from components.cluster import iam_policies, kubeadm
-from components.cluster.instance_role import instance_profile
 from components.cluster.secrets import ParameterNames
 from components.cluster.userdata import ControlPlaneBoot, NodeBoot, encode_gzipped, render_node_script
 from components.shared.children import Children
+from components.shared.instance_role import instance_profile
 from components.shared.private_bucket import private_bucket
 
 ETCD_DEVICE = "/dev/xvdf"  # appears as NVMe on Nitro; the script finds it by volume id
@@ -43,6 +43,7 @@ class MembersArgs:
     spec: ControlPlaneSpec
     deletion_protection: bool
     tags: dict[str, str]  # the cluster tag
+    fixed_address: str | None = None  # cluster.apiEndpoint natInstance: the lone member's private address
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,8 @@ def control_plane(scope: Children, args: MembersArgs, inputs: MemberInputs, inde
         ami=inputs.image_id,
         instance_type=cp.instance_type,
         subnet_id=subnets.apply(lambda ids: ids[slot]),
+        # Nodes and the NAT instance's forward name it: a replacement comes back on it.
+        private_ip=args.fixed_address,
         vpc_security_group_ids=[inputs.security_group.id],
         iam_instance_profile=inputs.instance_profile.name,
         metadata_options={
@@ -169,7 +172,12 @@ def control_plane(scope: Children, args: MembersArgs, inputs: MemberInputs, inde
         # docs/operations.md says how to bring a member onto the current ones.
         # (`userData` is where members created before gzip carry their script.)
         # Its first minutes download packages: only once its subnet routes out.
-        opts=scope.keep(ignore_changes=["ami", "userData", "userDataBase64"], depends_on=list(inputs.egress)),
+        # A fixed address is held until the old instance is gone.
+        opts=scope.keep(
+            ignore_changes=["ami", "userData", "userDataBase64"],
+            depends_on=list(inputs.egress),
+            delete_before_replace=args.fixed_address is not None,
+        ),
     )
     attachment = aws.ec2.VolumeAttachment(
         f"{scope.name}-etcd-{index}",

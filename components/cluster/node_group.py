@@ -16,9 +16,9 @@ import pulumi_aws as aws
 
 from components.cluster import iam_policies, kubeadm, termination
 from components.cluster.bootstrap import JoinMaterial, cluster_tag
-from components.cluster.instance_role import instance_profile
 from components.cluster.userdata import NodeBoot, encode_plain, render_node_script
 from components.config.settings import AUTOSCALER_NODE_TEMPLATE
+from components.shared.instance_role import instance_profile
 
 
 @dataclass(frozen=True)
@@ -105,14 +105,17 @@ def zonal_slots(az_count: int, first_slot: int) -> list[int]:
 
 
 def group_sizes(min_size: int, max_size: int, desired: int, groups: int) -> list[tuple[int, int, int]]:
-    """(min, max, desired) of each group: every group has the pool's bounds; the
-    initial nodes fill the groups from the first AZ slot on."""
+    """(min, max, desired) of each group. The pool's minimum is spread over the groups
+    from the first AZ slot on (a zonal database pool of min 1 keeps its node in the
+    first group and lets the others rest at 0); the initial nodes beyond the minimums
+    fill the groups from the first slot on. Every group has the pool's max."""
+    minimums = [min(max_size, min_size // groups + (1 if i < min_size % groups else 0)) for i in range(groups)]
     sizes = []
-    remaining = desired - min_size * groups
-    for _ in range(groups):
-        extra = max(0, min(max_size - min_size, remaining))
+    remaining = desired - sum(minimums)
+    for low in minimums:
+        extra = max(0, min(max_size - low, remaining))
         remaining -= extra
-        sizes.append((min_size, max_size, min_size + extra))
+        sizes.append((low, max_size, low + extra))
     return sizes
 
 

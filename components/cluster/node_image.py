@@ -5,11 +5,12 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from components.config import versions
 from components.shared.children import Children
 
 # Canonical publishes its current Ubuntu 24.04 image here; read once per stack, never
 # followed silently.
-UBUNTU_AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+UBUNTU_AMI_PARAMETER = versions.ubuntu_ami_parameter("amd64")
 
 
 def node_image(scope: Children, parameter_name: str, pinned: str | None) -> pulumi.Output[str]:

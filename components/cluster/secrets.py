@@ -57,6 +57,12 @@ class ParameterNames:
         return f"{self.version_record}/version"
 
     @property
+    def api_endpoint(self) -> str:
+        """The cluster.apiEndpoint the cluster was made with: natInstance cannot be
+        turned on or off later (every node's kubeconfig names its address)."""
+        return f"{self.version_record}/api-endpoint"
+
+    @property
     def node_image(self) -> str:
         return f"{self.root}/node-ami"
 

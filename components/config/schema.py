@@ -61,7 +61,7 @@ def type_name(tp: Any) -> str:
         return "map of string to string"
     if dataclasses.is_dataclass(tp):
         return "object"
-    return {str: "string", int: "integer", bool: "boolean"}.get(tp, str(tp))
+    return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(tp, str(tp))
 
 
 def _convert(tp: Any, raw: Any, path: str, problems: Problems, base: Any) -> Any:
@@ -95,6 +95,11 @@ def _convert(tp: Any, raw: Any, path: str, problems: Problems, base: Any) -> Any
             problems.add(path, f"must be an integer, got {_describe(raw)}")
             return _MISSING
         return raw
+    if tp is float:
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            problems.add(path, f"must be a number, got {_describe(raw)}")
+            return _MISSING
+        return float(raw)
     if tp is str:
         if not isinstance(raw, str):
             problems.add(path, f"must be a string, got {_describe(raw)}")

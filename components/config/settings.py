@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,8 +26,8 @@ NAMESPACE = "podium"
 MAX_AZS = 6
 CONTROL_PLANE_COUNTS = (1, 3, 5)
 CLUSTER_MODES = ("kubeadm", "existing")
-NAT_MODES = ("none", "single", "perAz")
-API_ENDPOINTS = ("public", "internal")
+NAT_MODES = ("none", "single", "perAz", "instance")
+API_ENDPOINTS = ("public", "internal", "natInstance")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 # The cluster autoscaler learns a pool's labels and taints (to scale it up from zero)
 # from its ASGs' tags `<this>/label/<key>` and `<this>/taint/<key>`; AWS allows tag keys
@@ -75,6 +76,9 @@ PODIUM_GROUP_TAGS = 6
 # The NodeRestriction admission plugin lets a kubelet set only these label namespaces
 # under kubernetes.io / k8s.io; any other (node-role.kubernetes.io/...) stops the kubelet.
 KUBELET_LABEL_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
+# An AWS Budgets notification has at most 10 email subscribers (Budgets API reference,
+# NotificationWithSubscribers).
+MAX_BUDGET_EMAILS = 10
 # The longest cluster name that still fits AWS name limits of derived resources
 # (load balancer and target group names are at most 32 characters, with suffixes).
 MAX_CLUSTER_NAME = 24
@@ -106,7 +110,10 @@ class ClusterSettings:
         None,
     )
     api_endpoint: str = doc_field(
-        "`public` (reachable from apiAllowedCidrs) or `internal` (VPC only, needs 3 or 5 control planes behind the NLB).",
+        "`public`: an internal NLB for nodes and an internet-facing one for apiAllowedCidrs. `internal`: VPC only, "
+        "needs 3 or 5 control planes behind the NLB. `natInstance`: no load balancer; nodes use the one control "
+        "plane's fixed private address, admins the NAT instance's Elastic IP, which forwards port 6443 to it "
+        "(needs controlPlane.count 1 and network.natMode instance; chosen when the cluster is created).",
         "public",
     )
     node_name_pattern: str | None = doc_field(
@@ -124,7 +131,13 @@ class NetworkSettings:
     cidr: str = doc_field("VPC CIDR, /16 to /24.", "10.0.0.0/16")
     az_count: int = doc_field("Availability zones used, 1 to 6; at least 2 with more than one control plane.", 2)
     nat_mode: str = doc_field(
-        "`none`, `single` (one NAT gateway) or `perAz` (one per AZ, no cross-AZ dependency).", "single"
+        "`none`, `single` (one NAT gateway), `perAz` (one per AZ, no cross-AZ dependency) or `instance` "
+        "(one small Graviton NAT instance, replaced by its auto-scaling group when it fails: docs/architecture.md "
+        "compares them).",
+        "single",
+    )
+    nat_instance_type: str = doc_field(
+        "natMode instance: the NAT instance's type, a Graviton (arm64) type; it boots Ubuntu for arm64.", "t4g.nano"
     )
     flow_logs: bool = doc_field("VPC flow logs to CloudWatch Logs.", True)
     flow_logs_retention_days: int = doc_field(
@@ -156,8 +169,9 @@ class NodePoolSettings:
     name: str = doc_field("Pool name, a DNS label, unique.")
     instance_type: str = doc_field("EC2 instance type.", "t3.large")
     min: int = doc_field(
-        "Minimum size of the pool's auto-scaling group (of each group, when zonal). 0: the autoscaler "
-        "may empty it and scales it up from zero when a pod needs it.",
+        "Minimum size of the pool, in total (zonal: spread over its groups from the first AZ on, so 1 keeps "
+        "one node in the first group). 0: the autoscaler may empty it and scales it up from zero when a pod "
+        "needs it.",
         1,
     )
     max: int = doc_field("Maximum size (of each group, when zonal): the autoscaler's ceiling.", 3)
@@ -267,6 +281,21 @@ class ObservabilitySettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BudgetSettings:
+    monthly_usd: float | None = doc_field(
+        "Monthly budget in USD, a positive number: an AWS Budgets cost budget on this stack's tagged spend "
+        '(docs/operations.md, "Budgets"), and the policy pack fails a preview whose cost estimate exceeds it. '
+        "Unset: no budget.",
+        None,
+    )
+    alert_emails: tuple[str, ...] = doc_field(
+        f"Up to {MAX_BUDGET_EMAILS} addresses AWS Budgets emails when the actual or the forecast spend of the month "
+        "passes monthlyUsd.",
+        (),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class StackConfig:
     """Everything under the `podium` namespace, as written in Pulumi.<stack>.yaml."""
 
@@ -299,6 +328,7 @@ class StackConfig:
         "Helm chart version overrides by add-on (`calico`, `awsCloudControllerManager`, `awsEbsCsiDriver`, `metricsServer`, `kubeletCsrApprover`, `traefik`); unset: the pinned, checked versions.",
         default_factory=_empty_map,
     )
+    budget: BudgetSettings = doc_field("Cost budget (kubeadm mode).", default_factory=BudgetSettings)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -510,6 +540,7 @@ class _Rules:
         self.observability()
         self.tags()
         self.addon_versions()
+        self.budget()
 
     def tls_and_dns(self) -> None:
         tls, dns, host = self.s.app.tls, self.s.dns, self.s.app.hostname
@@ -654,7 +685,16 @@ class _Rules:
         elif s.cluster.api_endpoint == "internal" and s.control_plane.count == 1:
             self.add(
                 "cluster.apiEndpoint",
-                "internal needs controlPlane.count 3 or 5 (an internal load balancer); one control plane is reached through a public Elastic IP",
+                "internal needs controlPlane.count 3 or 5 behind its load balancer; with one control plane use "
+                "public, or natInstance",
+            )
+        elif s.cluster.api_endpoint == "natInstance" and (
+            s.control_plane.count != 1 or s.network.nat_mode != "instance"
+        ):
+            self.add(
+                "cluster.apiEndpoint",
+                f"natInstance forwards to one control plane through the NAT instance: it needs controlPlane.count 1 "
+                f"(is {s.control_plane.count}) and network.natMode instance (is {s.network.nat_mode})",
             )
         if s.cluster.ami_id is not None and not _AMI_ID.match(s.cluster.ami_id):
             self.add("cluster.amiId", f"{s.cluster.ami_id!r} is not an AMI id such as ami-0123456789abcdef0")
@@ -689,6 +729,12 @@ class _Rules:
             )
         if n.nat_mode not in NAT_MODES:
             self.add("network.natMode", f"{n.nat_mode!r} must be one of {', '.join(NAT_MODES)}")
+        if not _INSTANCE_TYPE.match(n.nat_instance_type) or not _ARM_FAMILY.match(n.nat_instance_type.split(".")[0]):
+            self.add(
+                "network.natInstanceType",
+                f"{n.nat_instance_type!r} must be a Graviton (arm64) instance type such as t4g.nano: "
+                "the NAT instance boots Ubuntu for arm64",
+            )
         if n.flow_logs_retention_days not in LOG_RETENTION_DAYS:
             self.add(
                 "network.flowLogsRetentionDays",
@@ -745,13 +791,15 @@ class _Rules:
                     f"{at}.firstAzSlot",
                     f"{pool.first_az_slot} must be an AZ slot from 0 to {self.s.network.az_count - 1} (network.azCount)",
                 )
-            if pool.min > pool.max:
+            if not pool.zonal and pool.min > pool.max:
                 self.add(f"{at}.max", f"{pool.max} is below min {pool.min}")
-            elif pool.zonal and not pool.min * groups <= pool.desired <= pool.max * groups:
+            elif pool.zonal and pool.min > pool.max * groups:
+                self.add(f"{at}.min", f"{pool.min} is above max {pool.max} x {groups} groups (network.azCount)")
+            elif pool.zonal and not pool.min <= pool.desired <= pool.max * groups:
                 self.add(
                     f"{at}.desired",
-                    f"{pool.desired} must be between {pool.min * groups} and {pool.max * groups}: a zonal pool has "
-                    f"{groups} groups (network.azCount), each of min {pool.min} and max {pool.max}",
+                    f"{pool.desired} must be between min {pool.min} and {pool.max * groups}: a zonal pool has "
+                    f"{groups} groups (network.azCount), each of max {pool.max}",
                 )
             elif not pool.zonal and not pool.min <= pool.desired <= pool.max:
                 self.add(f"{at}.desired", f"{pool.desired} must be between min {pool.min} and max {pool.max}")
@@ -909,6 +957,26 @@ class _Rules:
                             f"addonVersions.{addon}",
                             f"no package {chart.package}: `make charts CHART={addon} VERSION={version}` vendors it",
                         )
+
+    def budget(self) -> None:
+        b = self.s.budget
+        if "budget" in self.raw and not self.s.on_aws:
+            self.add("budget", "is only used with cluster.mode kubeadm (an AWS account)")
+            return
+        if b.monthly_usd is not None and not (math.isfinite(b.monthly_usd) and b.monthly_usd > 0):
+            self.add("budget.monthlyUsd", f"{b.monthly_usd} must be a positive number of US dollars")
+        if b.alert_emails and b.monthly_usd is None:
+            self.add("budget.alertEmails", "is only used with budget.monthlyUsd")
+        if len(b.alert_emails) > MAX_BUDGET_EMAILS:
+            self.add(
+                "budget.alertEmails",
+                f"{len(b.alert_emails)} addresses: an AWS Budgets notification emails at most {MAX_BUDGET_EMAILS}",
+            )
+        for i, address in enumerate(b.alert_emails):
+            if not _EMAIL.match(address):
+                self.add(f"budget.alertEmails[{i}]", f"{address!r} is not an email address")
+            elif address in b.alert_emails[:i]:
+                self.add(f"budget.alertEmails[{i}]", f"{address!r} is listed twice")
 
 
 def storage_classes(deletion_protection: bool) -> tuple[str, ...]:

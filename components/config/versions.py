@@ -142,6 +142,11 @@ def runtime(minor: str, arch: str = "amd64") -> Runtime:
     return Runtime(artifact("containerd"), artifact("runc"), artifact("cniPlugins"), str(pins["pause"]))
 
 
+def ubuntu_ami_parameter(arch: str) -> str:
+    """The SSM parameter under which Canonical publishes its current Ubuntu 24.04 image."""
+    return _versions()["ubuntuAmiSsmParameter"][arch]
+
+
 def image(name: str) -> str:
     return _versions()["images"][name]
 

@@ -32,3 +32,15 @@ def plan_subnets(vpc_cidr: str, az_count: int) -> list[SubnetPair]:
     if blocks[0].prefixlen > 28:
         raise ValueError(f"{vpc} is too small: subnets would be smaller than /28")
     return [SubnetPair(slot, blocks[slot], blocks[PUBLIC_OFFSET + slot]) for slot in range(az_count)]
+
+
+# AWS keeps a subnet's first four addresses (network, router, DNS, reserved) and its
+# last; the next few are left for anything placed by hand.
+FIXED_HOST_OFFSET = 10
+
+
+def control_plane_address(vpc_cidr: str) -> str:
+    """The fixed private address of a lone control plane (cluster.apiEndpoint
+    natInstance), in the private subnet of slot 0: nodes' kubeconfigs and the NAT
+    instance's port forward name it, so a replaced instance must come back on it."""
+    return str(plan_subnets(vpc_cidr, 1)[0].private[FIXED_HOST_OFFSET])

@@ -1,16 +1,19 @@
-"""Network: the VPC, one public and one private subnet per AZ slot, routing, NAT, the
-Kubernetes subnet tags the AWS cloud provider looks for, and optional flow logs."""
+"""Network: the VPC, one public and one private subnet per AZ slot, routing, NAT (gateways,
+or one NAT instance: nat_instance.py), the Kubernetes subnet tags the AWS cloud provider
+looks for, and optional flow logs."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components.network.cidr import plan_subnets
+from components.network.nat_instance import NatInstance, NatInstanceArgs, elastic_ip_tags
 
 DEFAULT_ROUTE = "0.0.0.0/0"
 
@@ -21,9 +24,14 @@ class NetworkArgs:
     region: str
     cidr: str
     az_count: int
-    nat_mode: str  # none | single | perAz
+    nat_mode: str  # none | single | perAz | instance
     flow_logs: bool
     flow_logs_retention_days: int
+    nat_instance_type: str = "t4g.nano"
+    launch_tags: Mapping[str, str] = field(default_factory=dict)  # what the NAT instance's group launches
+    # cluster.apiEndpoint natInstance: the control plane's "address:port" the NAT forwards to.
+    api_forward: str | None = None
+    api_allowed_cidrs: tuple[str, ...] = ()
 
 
 def subnet_tags(cluster_name: str, tier: str, name: str) -> dict[str, str]:
@@ -33,8 +41,9 @@ def subnet_tags(cluster_name: str, tier: str, name: str) -> dict[str, str]:
 
 
 def nat_slot_for(slot: int, nat_mode: str) -> int | None:
-    """Which slot's NAT gateway a private subnet routes through, if any."""
-    return {"none": None, "single": 0, "perAz": slot}[nat_mode]
+    """Which slot's NAT gateway a private subnet routes through, if any (the NAT
+    instance, in slot 0, serves them all)."""
+    return {"none": None, "single": 0, "perAz": slot, "instance": 0}[nat_mode]
 
 
 def flow_logs_trust_policy(account_id: str, region: str) -> dict[str, Any]:
@@ -132,6 +141,8 @@ class Network(pulumi.ComponentResource):
         private_subnets: list[aws.ec2.Subnet] = []
         nat_gateways: dict[int, aws.ec2.NatGateway] = {}
         private_egress: list[pulumi.Resource] = []
+        nat_instance: NatInstance | None = None
+        self.nat_public_ip: pulumi.Output[str] | None = None
         for pair in plan_subnets(args.cidr, args.az_count):
             slot = pair.slot
             zone = zones.apply(lambda zs, s=slot: zs[s])
@@ -151,6 +162,28 @@ class Network(pulumi.ComponentResource):
                     tags={"Name": f"{cluster}-nat-{slot}"},
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
                 )
+            elif args.nat_mode == "instance" and slot == 0:
+                # The name a NAT gateway's address has in slot 0: turning a gateway into
+                # an instance keeps the stack's public egress address.
+                eip = aws.ec2.Eip(f"{name}-nat-0", domain="vpc", tags=elastic_ip_tags(cluster), opts=child)
+                nat_instance = NatInstance(
+                    f"{name}-nat-instance",
+                    NatInstanceArgs(
+                        cluster_name=cluster,
+                        region=args.region,
+                        vpc_id=vpc.id,
+                        vpc_cidr=args.cidr,
+                        subnet_id=public.id,
+                        instance_type=args.nat_instance_type,
+                        elastic_ip=eip,
+                        launch_tags=args.launch_tags,
+                        api_forward=args.api_forward,
+                        api_allowed_cidrs=args.api_allowed_cidrs,
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
+                )
+                private_egress.append(nat_instance.group)
+                self.nat_public_ip = eip.public_ip
 
             private = self._subnet(name, cluster, vpc, "private", slot, str(pair.private), zone)
             # One route table per slot, so switching NAT modes changes routes, not tables.
@@ -161,7 +194,16 @@ class Network(pulumi.ComponentResource):
                 f"{name}-private-{slot}", subnet_id=private.id, route_table_id=private_rt.id, opts=child
             )
             nat_slot = nat_slot_for(slot, args.nat_mode)
-            if nat_slot is not None:
+            if nat_instance is not None:
+                route = aws.ec2.Route(
+                    f"{name}-private-{slot}-default",
+                    route_table_id=private_rt.id,
+                    destination_cidr_block=DEFAULT_ROUTE,
+                    network_interface_id=nat_instance.network_interface_id,
+                    opts=child,
+                )
+                private_egress.append(route)
+            elif nat_slot is not None:
                 route = aws.ec2.Route(
                     f"{name}-private-{slot}-default",
                     route_table_id=private_rt.id,

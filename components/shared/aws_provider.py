@@ -9,9 +9,14 @@ from components.config.settings import Settings
 MANAGED_BY = "pulumi/podium"
 
 
+def stack_tag(settings: Settings) -> dict[str, str]:
+    """The default tag that tells this stack's resources from every other stack's."""
+    return {"environment": settings.environment}
+
+
 def default_tags(settings: Settings) -> dict[str, str]:
     """User tags plus Podium's own. Settings refuse user keys that would collide."""
-    return {**settings.tags, "environment": settings.environment, "managed-by": MANAGED_BY}
+    return {**settings.tags, **stack_tag(settings), "managed-by": MANAGED_BY}
 
 
 def aws_provider(settings: Settings) -> aws.Provider:
