@@ -24,6 +24,7 @@ from components.platform.edge import Edge, EdgeArgs
 from components.platform.ingress import INGRESS_NAMESPACE, LOCAL_HTTP_HOST_PORT, LOCAL_HTTPS_HOST_PORT
 from components.platform.observability import CloudWatchLogs, Observability, ObservabilityArgs
 from components.platform.provider import cluster_provider
+from components.platform.tenants import Tenants, TenantsArgs
 from components.shared.aws_provider import aws_provider, default_tags, stack_tag
 from components.shared.cost_budget import CostBudget, CostBudgetArgs
 
@@ -316,6 +317,24 @@ if observed.enabled:
         ready=observability.ready,
     )
 
+# The guardrails, before the app they also hold to, and the other teams' namespaces.
+tenants = None
+if settings.on_aws:
+    tenants = Tenants(
+        "tenants",
+        TenantsArgs(
+            cluster_name=settings.cluster_name,
+            tenants=settings.tenants,
+            server=bootstrap.endpoint,
+            ca=bootstrap.pki.cluster_ca,
+            ingress_namespace=INGRESS_NAMESPACE,
+            protect=settings.deletion_protection,
+            depends_on=addons.ready,
+        ),
+        opts=pulumi.ResourceOptions(providers=[k8s]),
+    )
+    outputs.export("tenantKubeconfigs", tenants.kubeconfigs)
+
 db_pool = next((p for p in settings.node_pools if p.name == settings.app.db.node_pool), None)
 app = settings.app
 webapp = WebApp(
@@ -340,7 +359,8 @@ webapp = WebApp(
         backup_uploader_image=versions.image("podinfo"),
         s3=backup_target,
         protect=settings.deletion_protection,
-        depends_on=addons.ready,
+        depends_on=[*addons.ready, *(tenants.guardrails if tenants else [])],
+        guarded=tenants is not None,
         monitoring=app_monitoring,
         tls=app_tls,
     ),

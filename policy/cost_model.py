@@ -310,6 +310,13 @@ def estimate(records: Sequence[Record], prices: Mapping[str, Any] | None = None)
             f"CloudWatch Logs: ${logs['ingestPerGb']}/GB ingested, ${logs['storagePerGbMonth']}/GB-month"
         )
     if on_aws:
+        # Priced by use, and not in the price table: named so that nobody reads them as free.
+        result.usage_priced.append("data transfer out to the internet and between AZs: per GB (not in the price table)")
+        if any(re.match(r"\d+ x t\d", i.what) for i in result.items):
+            result.usage_priced.append(
+                "burstable (t3, t4g) instances: CPU above their baseline, billed per vCPU-hour in unlimited mode "
+                "(not in the price table)"
+            )
         result.eks_equivalent = result.total - control_plane_cost + prices["eks"]["controlPlanePerHour"] * hours
     return result
 

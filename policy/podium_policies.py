@@ -593,6 +593,37 @@ def k8s_namespace_pod_security(args: ResourceValidationArgs, report: Report) -> 
         report(f"{args.name}: namespaces must carry a pod-security.kubernetes.io/enforce label")
 
 
+# Who a tenant is to the API server (components/platform/tenants.py): its certificate's
+# user, and the organization every tenant certificate carries.
+TENANT_USER_PREFIX = "podium:tenant:"
+TENANT_GROUP = "podium:tenants"
+BINDINGS = {
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": "RoleBinding",
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": "ClusterRoleBinding",
+}
+
+
+def k8s_no_tenant_on_a_cluster_wide_role(args: ResourceValidationArgs, report: Report) -> None:
+    """A tenant's rights end at its namespace: it is bound only to a namespaced Role, by
+    a RoleBinding in that namespace; never to a ClusterRole (admin, edit, view and every
+    custom one reach cluster-scoped kinds or every namespace), and its shared group
+    never to anything."""
+    kind = BINDINGS.get(args.resource_type)
+    if kind is None:
+        return
+    role_kind = _dig(args.props, "roleRef", "kind")
+    cluster_wide = kind == "ClusterRoleBinding" or role_kind == "ClusterRole"
+    for subject in args.props.get("subjects") or []:
+        name = str(subject.get("name") or "")
+        if subject.get("kind") == "Group" and name == TENANT_GROUP:
+            report(f"{args.name}: binds the group {TENANT_GROUP}, which every tenant is in: bind one tenant's user")
+        elif subject.get("kind") == "User" and name.startswith(TENANT_USER_PREFIX) and cluster_wide:
+            report(
+                f"{args.name}: binds tenant {name} to the {role_kind} {_dig(args.props, 'roleRef', 'name')}: "
+                "a tenant gets a Role of its own namespace only"
+            )
+
+
 def k8s_hpa_owns_replicas(args: ResourceValidationArgs, report: Report) -> None:
     """On inputs: a Deployment an HPA owns (it says so) does not set spec.replicas. The
     live object always has it, so only what the program declares can show who set it."""
@@ -702,6 +733,11 @@ POLICIES: list[Policy] = [
         k8s_namespace_pod_security,
     ),
     _resource_policy("k8s-hpa-owns-replicas", "Deployments an HPA owns leave replicas unset.", k8s_hpa_owns_replicas),
+    _resource_policy(
+        "k8s-no-tenant-on-a-cluster-wide-role",
+        "No tenant is bound to a ClusterRole or by a ClusterRoleBinding.",
+        k8s_no_tenant_on_a_cluster_wide_role,
+    ),
     _stack_policy(
         "k8s-hpa-target-names-its-owner",
         "Deployments an HPA scales are annotated with that HPA.",

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from components.cluster import kubeadm, userdata
 from tests.builders import resource
-from tests.conftest import graph_for, rendered_for
-from tools import capacity, harness
+from tests.conftest import graph_for, rendered_for, stack_config
+from tools import capacity, harness, plan
 from tools.capacity import Placement, Pool, Resources, Taint, Workload
 
 MI = 1024**2
@@ -323,3 +325,16 @@ def test_a_stack_without_cloud_node_pools_is_skipped_and_says_so() -> None:
     assert capacity.render(report) == [
         "Capacity check: skipped, no cloud node pools (cluster.mode existing): the cluster's capacity is not Podium's"
     ]
+
+
+def test_a_stack_too_small_for_its_workload_fails_the_plan_naming_the_pool_and_resource(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The plan as a user runs it: dev with its general pool on t3.micro (1 GiB)."""
+    config = stack_config("dev")
+    config["podium:nodePools"][0]["instanceType"] = "t3.micro"
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(yaml.safe_dump({"config": config}))
+    assert plan.main(["dev", "--config", str(stack_file)]) == plan.CAPACITY_SHORT
+    printed = capsys.readouterr().out
+    assert "pool-general: memory requests" in printed and "at its minimum of 1 node" in printed

@@ -57,7 +57,18 @@ def config_driven(stack: str, graph: harness.Graph) -> set[tuple[str, str]]:
         for r in graph.resources
         if r.name.startswith(CHEAP_LAYOUT_PREFIXES) and r.name != "cluster-api-endpoint-record"
     }
-    return retain | layout
+    # Each tenant's objects (the guardrails, tenants-podium-*, are in every AWS stack).
+    names = {t["name"] for t in config["podium:tenants"]}
+    tenants = (
+        {
+            (r.type, canonical(r.name))
+            for r in graph.resources
+            if r.name.startswith(tuple(f"tenants-{n}" for n in names))
+        }
+        if names
+        else set()
+    )
+    return retain | layout | tenants
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging"])
@@ -98,6 +109,7 @@ def test_environments_differ_only_in_sizes_ha_and_protection() -> None:
         "network.flowLogsRetentionDays",
         "cluster.apiEndpoint",
         "budget.monthlyUsd",
+        "tenants",
         "cluster.apiAllowedCidrs",
         "controlPlane",
         "nodePools",
@@ -219,12 +231,13 @@ def test_the_contract_check_sees_a_renamed_retyped_or_unmarked_output() -> None:
         "clusterUrl: not in the contract for this mode",
         "kubeconfig: not secret, the contract says otherwise",
         "publicSubnetIds: string, the contract says list of string",
+        "tenantKubeconfigs: not secret, the contract says otherwise",
     ]
     with pytest.raises(ValueError, match="not in the outputs contract"):
         outputs.export("clusterUrl", "https://example")
 
 
-def test_consumer_reads_podiums_outputs_and_deploys_with_its_own_provider() -> None:
+def test_consumer_deploys_into_its_tenant_namespace_with_its_tenant_kubeconfig() -> None:
     podium_dev = graph_for("dev")
     config = yaml.safe_load((CONSUMER / "Pulumi.dev.yaml").read_text())["config"]
     config["podium-consumer:awsCliImage"] = "public.ecr.aws/aws-cli/aws-cli:test-pin"
@@ -236,13 +249,21 @@ def test_consumer_reads_podiums_outputs_and_deploys_with_its_own_provider() -> N
         project="podium-consumer",
         stack_references={referenced: podium_dev},
     )
+    tenant = config["podium-consumer:tenant"]
     provider = graph.one("pulumi:providers:kubernetes")
-    assert provider.inputs["kubeconfig"] == podium_dev.exports["kubeconfig"]
+    # The tenant's kubeconfig, never the admin one: its user is the tenant's, its
+    # context its namespace.
+    assert provider.inputs["kubeconfig"] == podium_dev.exports["tenantKubeconfigs"][tenant]
+    assert provider.inputs["kubeconfig"] != podium_dev.exports["kubeconfig"]
+    kubeconfig = yaml.safe_load(provider.inputs["kubeconfig"])
+    assert kubeconfig["users"][0]["name"].startswith(f"podium:tenant:{tenant}:")
+    assert kubeconfig["contexts"][0]["context"]["namespace"] == tenant == provider.inputs["namespace"]
     assert "kubeconfig" in provider.secret_inputs, "the kubeconfig stays secret in the consumer"
     assert provider.inputs["clusterIdentifier"] == podium_dev.exports["clusterName"]
     objects = [r for r in graph.resources if r.type.startswith("kubernetes:")]
+    # Podium made the namespace; the team deploys into it.
+    assert {r.inputs["metadata"]["namespace"] for r in objects} == {tenant}
     assert {r.type for r in objects} == {
-        "kubernetes:core/v1:Namespace",
         "kubernetes:apps/v1:Deployment",
         "kubernetes:core/v1:ServiceAccount",
         "kubernetes:batch/v1:Job",

@@ -140,7 +140,8 @@ def test_the_boot_script_forwards_masquerades_attaches_then_moves_the_address(no
     assert iptables == [
         "iptables -t nat -F",
         "iptables -t nat -A POSTROUTING -o ens5 -j MASQUERADE -m comment --comment podium: private subnets' egress",
-        "iptables -t nat -A PREROUTING -i ens5 -p tcp --dport 6443 -j DNAT --to-destination 10.20.0.10:6443 "
+        "iptables -t nat -A PREROUTING -i ens5 -d 10.20.128.7 -p tcp --dport 6443 -j DNAT "
+        "--to-destination 10.20.0.10:6443 "
         "-m comment --comment podium: Kubernetes API",
     ]
     assert "sysctl -q -w net.ipv4.ip_forward=1" in calls
@@ -185,8 +186,10 @@ def test_it_waits_while_the_instance_it_replaces_still_holds_the_interface(node:
     assert not [c for c in calls if c.startswith("aws ec2 associate-address")]
 
 
+# The last one fails inside a function (install_unit): the ERR trap must fire there too.
 @pytest.mark.parametrize(
-    "failing", [r"^iptables -t nat -A POSTROUTING", r"^aws ec2 modify-network-interface-attribute"]
+    "failing",
+    [r"^iptables -t nat -A POSTROUTING", r"^aws ec2 modify-network-interface-attribute", r"^systemctl enable"],
 )
 def test_a_step_that_fails_powers_the_instance_off_for_its_group_to_replace(node: Node, failing: str) -> None:
     code, output, calls = run_nat(node, nat_script(), fail=failing)

@@ -362,6 +362,35 @@ CASES: list[tuple[str, list[harness.Resource], str]] = [
     ),
     ("k8s-hpa-target-names-its-owner", [deployment(), autoscaler("web")], "annotate it podium.dev/replicas-owner"),
     (
+        "k8s-no-tenant-on-a-cluster-wide-role",
+        [
+            resource(
+                "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
+                "team-a-view",
+                {
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+                    "subjects": [{"kind": "User", "name": "podium:tenant:team-a:1"}],
+                },
+            )
+        ],
+        "binds tenant podium:tenant:team-a:1 to the ClusterRole view",
+    ),
+    (
+        "k8s-no-tenant-on-a-cluster-wide-role",
+        [
+            resource(
+                "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+                "all-tenants",
+                {
+                    "metadata": {"namespace": "team-a"},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "x"},
+                    "subjects": [{"kind": "Group", "name": "podium:tenants"}],
+                },
+            )
+        ],
+        "binds the group podium:tenants, which every tenant is in",
+    ),
+    (
         "k8s-hpa-target-names-its-owner",
         [deployment(owner="HorizontalPodAutoscaler/other"), autoscaler("web")],
         "HorizontalPodAutoscaler/web scales this Deployment",

@@ -30,6 +30,14 @@ def setting(path: str, value: Any) -> Mutation:
     return mutate
 
 
+def together(*mutations: Mutation) -> Mutation:
+    def mutate(config: dict[str, Any]) -> None:
+        for change in mutations:
+            change(config)
+
+    return mutate
+
+
 def remove(path: str) -> Mutation:
     def mutate(config: dict[str, Any]) -> None:
         *parents, last = path.split(".")
@@ -272,6 +280,79 @@ CASES: list[tuple[str, str, Mutation, str, str]] = [
         "between min 1 and 4",
     ),
     ("dev", "cluster-mode", setting("cluster.mode", "eks"), "cluster.mode", "kubeadm, existing"),
+    ("dev", "tenant-name", setting("tenants[0].name", "Team_A"), "tenants[0].name", "must be a DNS label"),
+    (
+        "dev",
+        "tenant-platform-namespace",
+        setting("tenants[0].name", "monitoring"),
+        "tenants[0].name",
+        "'monitoring' is a namespace of the platform's",
+    ),
+    (
+        "dev",
+        "tenant-kube-prefix",
+        setting("tenants[0].name", "kube-team"),
+        "tenants[0].name",
+        "is a namespace of the platform's",
+    ),
+    (
+        "dev",
+        "tenant-twice",
+        setting("tenants", [{"name": "team-a"}, {"name": "team-a"}]),
+        "tenants[1].name",
+        "'team-a' is used by another tenant",
+    ),
+    ("dev", "tenant-quota-cpu", setting("tenants[0].quota.cpu", "two"), "tenants[0].quota.cpu", "not a positive CPU"),
+    (
+        "dev",
+        "tenant-quota-storage",
+        setting("tenants[0].quota.storage", "5 GB"),
+        "tenants[0].quota.storage",
+        "is not a positive memory or storage (256Mi, 4Gi) quantity",
+    ),
+    ("dev", "tenant-quota-pods", setting("tenants[0].quota.pods", 0), "tenants[0].quota.pods", "at least 1"),
+    (
+        "dev",
+        "tenant-default-over-quota",
+        setting("tenants[0].defaults", {"memoryLimit": "4Gi"}),
+        "tenants[0].defaults.memoryLimit",
+        "4Gi is above the whole quota.memory 2Gi",
+    ),
+    (
+        "dev",
+        "tenant-request-over-limit",
+        setting("tenants[0].defaults", {"cpuRequest": "1", "cpuLimit": "500m"}),
+        "tenants[0].defaults.cpuRequest",
+        "1 is above cpuLimit 500m",
+    ),
+    (
+        "dev",
+        "tenant-unknown-pool",
+        setting("tenants[0].nodePools", ["gpu"]),
+        "tenants[0].nodePools[0]",
+        "'gpu' is not one of nodePools (db, general)",
+    ),
+    (
+        "dev",
+        "tenant-pool-unlabelled",
+        together(setting("tenants[0].nodePools", ["general"]), setting("nodePools[0].labels", {})),
+        "tenants[0].nodePools[0]",
+        "must label its nodes podium/pool: general",
+    ),
+    (
+        "dev",
+        "tenant-generation",
+        setting("tenants[0].credentialGeneration", 0),
+        "tenants[0].credentialGeneration",
+        "at least 1",
+    ),
+    (
+        "local",
+        "tenants-off-aws",
+        setting("podium:tenants", [{"name": "team-a"}]),
+        "tenants",
+        "only used with cluster.mode kubeadm",
+    ),
     ("dev", "version-format", setting("kubernetesVersion", "1.35"), "kubernetesVersion", "1.MINOR.PATCH"),
     ("dev", "version-minor", setting("kubernetesVersion", "1.29.4"), "kubernetesVersion", "not supported"),
     (

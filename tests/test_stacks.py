@@ -28,6 +28,7 @@ AWS_ONLY_EXPORTS = {
     "oidcIssuerUrl",
     "oidcProviderArn",
     "appBackupBucket",
+    "tenantKubeconfigs",
 }
 COMMON_EXPORTS = {"environment", "clusterName", "kubernetesVersion", "appNamespace", "appUrl"}
 
@@ -60,7 +61,7 @@ def test_exports_so_far(aws_graph: harness.Graph) -> None:
     assert aws_graph.exports["publicSubnetIds"] == network.outputs["publicSubnetIds"]
     assert aws_graph.exports["privateSubnetIds"] == network.outputs["privateSubnetIds"]
     assert aws_graph.exports["kubernetesVersion"] == stack_config(aws_graph.stack)["podium:kubernetesVersion"]
-    assert aws_graph.secret_exports == {"kubeconfig"}
+    assert aws_graph.secret_exports == {"kubeconfig", "tenantKubeconfigs"}
     # TLS is on: the app's address is https, as the WebApp component registered it.
     hostname = stack_config(aws_graph.stack)["podium:app"]["hostname"]
     assert aws_graph.exports["appUrl"] == f"https://{hostname}" == aws_graph.one("podium:app:WebApp").outputs["url"]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from components.app import manifests as m
-from components.platform import monitoring
+from components.platform import guardrails, monitoring
 from tests import netpol
 from tests.buckets import assert_private_bucket
 from tests.conftest import graph_for, stack_config
@@ -56,7 +56,9 @@ def test_namespace_enforces_restricted_pod_security(stack: str) -> None:
     labels = namespace["metadata"]["labels"]
     for mode in ("enforce", "warn", "audit"):
         assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
-        assert labels[f"pod-security.kubernetes.io/{mode}-version"] == m.PSS_VERSION
+        assert labels[f"pod-security.kubernetes.io/{mode}-version"] == guardrails.PSS_VERSION
+    # Podium's guardrails hold here too where the cluster has them (kubeadm mode).
+    assert (labels.get(guardrails.ENFORCED_LABEL) == guardrails.ENFORCED) == (stack != "local")
 
 
 @pytest.mark.parametrize("stack", STACKS)

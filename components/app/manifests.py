@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from components.platform import guardrails
 from components.shared import workload_role
 
 NAMESPACE = "podium"
@@ -43,7 +44,7 @@ DB_SHUTDOWN_SECONDS = 60
 # a volume move for nothing); planned terminations still drain it.
 NOT_FOR_CONSOLIDATION = {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"}
 BACKUP_RESOURCES = ("250m", "512Mi")
-PSS_VERSION = "v1.35"
+
 # The ingress controller's pods (ClusterAddons' Traefik) and the cluster DNS.
 INGRESS_POD_LABELS = {"app.kubernetes.io/name": "traefik"}
 DNS_NAMESPACE, DNS_POD_LABELS = "kube-system", {"k8s-app": "kube-dns"}
@@ -84,13 +85,16 @@ def selector(component: str) -> dict[str, str]:
     return {"app.kubernetes.io/component": component, "app.kubernetes.io/part-of": PART_OF}
 
 
-def namespace_labels() -> dict[str, str]:
+def namespace_labels(*, guarded: bool = False) -> dict[str, str]:
     """Pod Security Standards `restricted`, enforced, warned and audited, at a pinned
-    version so a cluster upgrade cannot change what is admitted."""
+    version so a cluster upgrade cannot change what is admitted; and, where the cluster
+    has them, the label that binds Podium's guardrails here."""
     labels = {}
     for mode in ("enforce", "warn", "audit"):
         labels[f"pod-security.kubernetes.io/{mode}"] = "restricted"
-        labels[f"pod-security.kubernetes.io/{mode}-version"] = PSS_VERSION
+        labels[f"pod-security.kubernetes.io/{mode}-version"] = guardrails.PSS_VERSION
+    if guarded:
+        labels[guardrails.ENFORCED_LABEL] = guardrails.ENFORCED
     return labels
 
 

@@ -98,6 +98,7 @@ class WebAppArgs:
     s3: BackupTarget | None  # None: back up onto a claim (existing clusters)
     protect: bool  # deletionProtection: the data, and what it takes to read it
     depends_on: Sequence[pulumi.Resource] = ()
+    guarded: bool = False  # the cluster's guardrails (components/platform/guardrails.py) hold here too
     monitoring: AppMonitoring | None = None
     tls: AppTls | None = None
 
@@ -112,7 +113,7 @@ class WebApp(pulumi.ComponentResource):
         self._name = name
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata=cast(Any, {"name": m.NAMESPACE, "labels": m.namespace_labels()}),
+            metadata=cast(Any, {"name": m.NAMESPACE, "labels": m.namespace_labels(guarded=args.guarded)}),
             # Deleting the namespace would delete the database's claims with it.
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on), protect=args.protect),
         )

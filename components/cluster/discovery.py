@@ -21,15 +21,28 @@ def discovery_hash(ca_pem: str) -> str:
     return "sha256:" + hashlib.sha256(spki).hexdigest()
 
 
-def render_kubeconfig(cluster_name: str, server: str, ca_pem: str, client_cert_pem: str, client_key_pem: str) -> str:
-    """An admin kubeconfig with embedded client certificate. The same inputs always
-    give the same text, so the Kubernetes provider fed from it is never replaced by
-    a re-render."""
+def render_kubeconfig(
+    cluster_name: str,
+    server: str,
+    ca_pem: str,
+    client_cert_pem: str,
+    client_key_pem: str,
+    *,
+    user: str | None = None,
+    namespace: str | None = None,
+) -> str:
+    """A kubeconfig with an embedded client certificate: the admin's, or (`user`,
+    `namespace`) a tenant's, whose context defaults to its namespace. The same inputs
+    always give the same text, so the Kubernetes provider fed from it is never replaced
+    by a re-render."""
 
     def b64(text: str) -> str:
         return base64.b64encode(text.encode()).decode()
 
-    user = f"{cluster_name}-admin"
+    user = user or f"{cluster_name}-admin"
+    context: dict[str, str] = {"cluster": cluster_name, "user": user}
+    if namespace:
+        context["namespace"] = namespace
     document = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -40,7 +53,7 @@ def render_kubeconfig(cluster_name: str, server: str, ca_pem: str, client_cert_p
                 "user": {"client-certificate-data": b64(client_cert_pem), "client-key-data": b64(client_key_pem)},
             }
         ],
-        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": user}}],
+        "contexts": [{"name": cluster_name, "context": context}],
         "current-context": cluster_name,
         "preferences": {},
     }

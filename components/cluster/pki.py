@@ -40,6 +40,47 @@ class CertificateAuthority:
     key_pem: pulumi.Output[str]  # secret
 
 
+@dataclass(frozen=True)
+class ClientCertificate:
+    cert_pem: pulumi.Output[str]
+    key_pem: pulumi.Output[str]  # secret
+
+
+def client_certificate(
+    name: str,
+    *,
+    user: str,
+    group: str,
+    ca: CertificateAuthority,
+    validity_hours: int,
+    early_renewal_hours: int,
+    parent: pulumi.Resource,
+) -> ClientCertificate:
+    """A key and a client certificate the cluster CA signs: the API server authenticates
+    it as `user` (its common name) in `group` (its organization). `pulumi up` renews it
+    once inside its last `early_renewal_hours`."""
+    child = pulumi.ResourceOptions(parent=parent)
+    key = tls.PrivateKey(name, algorithm="ECDSA", ecdsa_curve="P256", opts=child)
+    key_pem = pulumi.Output.secret(key.private_key_pem)
+    request = tls.CertRequest(
+        name,
+        private_key_pem=key_pem,
+        subject=tls.CertRequestSubjectArgs(common_name=user, organization=group),
+        opts=child,
+    )
+    cert = tls.LocallySignedCert(
+        name,
+        cert_request_pem=request.cert_request_pem,
+        ca_cert_pem=ca.cert_pem,
+        ca_private_key_pem=ca.key_pem,
+        validity_period_hours=validity_hours,
+        early_renewal_hours=early_renewal_hours,
+        allowed_uses=["client_auth", "digital_signature", "key_encipherment"],
+        opts=child,
+    )
+    return ClientCertificate(cert_pem=cert.cert_pem, key_pem=key_pem)
+
+
 class ClusterPki(pulumi.ComponentResource):
     cluster_ca: CertificateAuthority
     front_proxy_ca: CertificateAuthority
@@ -63,25 +104,17 @@ class ClusterPki(pulumi.ComponentResource):
         self.service_account_key_pem = pulumi.Output.secret(sa_key.private_key_pem)
         self.service_account_public_pem = sa_key.public_key_pem
 
-        admin_key = tls.PrivateKey(f"{name}-admin", algorithm="ECDSA", ecdsa_curve="P256", opts=self._child())
-        admin_csr = tls.CertRequest(
+        admin = client_certificate(
             f"{name}-admin",
-            private_key_pem=pulumi.Output.secret(admin_key.private_key_pem),
-            subject=tls.CertRequestSubjectArgs(common_name=f"{args.cluster_name}-admin", organization=ADMIN_GROUP),
-            opts=self._child(),
-        )
-        admin_cert = tls.LocallySignedCert(
-            f"{name}-admin",
-            cert_request_pem=admin_csr.cert_request_pem,
-            ca_cert_pem=self.cluster_ca.cert_pem,
-            ca_private_key_pem=self.cluster_ca.key_pem,
-            validity_period_hours=CLIENT_VALIDITY_HOURS,
+            user=f"{args.cluster_name}-admin",
+            group=ADMIN_GROUP,
+            ca=self.cluster_ca,
+            validity_hours=CLIENT_VALIDITY_HOURS,
             early_renewal_hours=CLIENT_EARLY_RENEWAL_HOURS,
-            allowed_uses=["client_auth", "digital_signature", "key_encipherment"],
-            opts=self._child(),
+            parent=self,
         )
-        self.admin_cert_pem = admin_cert.cert_pem
-        self.admin_key_pem = pulumi.Output.secret(admin_key.private_key_pem)
+        self.admin_cert_pem = admin.cert_pem
+        self.admin_key_pem = admin.key_pem
 
         self.register_outputs(
             {

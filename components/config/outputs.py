@@ -14,7 +14,7 @@ import pulumi
 @dataclass(frozen=True)
 class StackOutput:
     name: str
-    type: str  # "string" or "list of string"
+    type: str  # "string", "list of string" or "map of string"
     description: str
     secret: bool = False
     aws_only: bool = False
@@ -30,7 +30,8 @@ CONTRACT = (
     StackOutput(
         "clusterEndpoint",
         "string",
-        "`https://<host>:6443` (the public NLB's DNS name; the internal one's when `cluster.apiEndpoint` is internal)",
+        "`https://<host>:6443` (the public NLB's DNS name; the internal one's when `cluster.apiEndpoint` is "
+        "internal; the NAT instance's Elastic IP when it is natInstance)",
         aws_only=True,
     ),
     StackOutput("clusterCaCertificate", "string", "PEM of the cluster CA", aws_only=True),
@@ -53,6 +54,14 @@ CONTRACT = (
         "`https://<app.hostname>` with app.tls (`:8443` on the local kind cluster), `http://` (`:8080`) with mode none",
     ),
     StackOutput("appBackupBucket", "string", "the S3 bucket of the database backups", aws_only=True),
+    StackOutput(
+        "tenantKubeconfigs",
+        "map of string",
+        "by tenant (`tenants[].name`): a kubeconfig (YAML) limited to that tenant's namespace, its context set "
+        'to it; empty without tenants (docs/operations.md, "Tenants")',
+        secret=True,
+        aws_only=True,
+    ),
 )
 BY_NAME = {o.name: o for o in CONTRACT}
 
@@ -69,6 +78,8 @@ def type_of(value: Any) -> str:
         return "string"
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return "list of string"
+    if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        return "map of string"
     return type(value).__name__
 
 

@@ -23,6 +23,27 @@ from components.config import versions
 from components.config.schema import Problems, camel, doc_field, is_missing, parse_object
 
 NAMESPACE = "podium"
+# The namespaces the platform itself uses (tests/test_tenants.py checks the program's
+# and its charts' against this list): no tenant may take one.
+PLATFORM_NAMESPACES = frozenset(
+    {
+        "default",
+        "podium",
+        "traefik",
+        "tigera-operator",
+        "calico-system",
+        "calico-apiserver",
+        "monitoring",
+        "monitoring-node",
+        "logging",
+        "cert-manager",
+        "external-dns",
+        "pod-identity",
+    }
+)
+MAX_TENANT_NAME = 40
+# The label Podium's pools give their nodes by convention, which tenants' pods select.
+POOL_LABEL = "podium/pool"
 MAX_AZS = 6
 CONTROL_PLANE_COUNTS = (1, 3, 5)
 CLUSTER_MODES = ("kubeadm", "existing")
@@ -296,6 +317,46 @@ class BudgetSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TenantQuota:
+    cpu: str = doc_field("CPU all the tenant's pods may request together (`requests.cpu`).", "2")
+    memory: str = doc_field(
+        "Memory all its pods may request, and be limited to, together (`requests.memory`, `limits.memory`).", "4Gi"
+    )
+    pods: int = doc_field("Pods at most.", 20)
+    storage: str = doc_field("Storage all its PersistentVolumeClaims may request together.", "20Gi")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TenantContainerDefaults:
+    cpu_request: str = doc_field("CPU request of a container that sets none (LimitRange).", "100m")
+    memory_request: str = doc_field("Memory request of a container that sets none.", "128Mi")
+    cpu_limit: str = doc_field("CPU limit of a container that sets none.", "500m")
+    memory_limit: str = doc_field("Memory limit of a container that sets none.", "256Mi")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TenantSettings:
+    name: str = doc_field(
+        "The team's namespace: a DNS label of at most 40 characters, unique, not a namespace of the platform's."
+    )
+    quota: TenantQuota = doc_field("What the namespace may use in all (ResourceQuota).", default_factory=TenantQuota)
+    defaults: TenantContainerDefaults = doc_field(
+        "Requests and limits of containers that set none (LimitRange).", default_factory=TenantContainerDefaults
+    )
+    node_pools: tuple[str, ...] = doc_field(
+        "Node pools its pods may run on (each must label its nodes `podium/pool: <name>`); pods then must "
+        "select one with a nodeSelector. Empty: any pool whose taints they tolerate.",
+        (),
+    )
+    load_balancers: bool = doc_field("May create Services of type LoadBalancer (each an NLB, paid for).", False)
+    credential_generation: int = doc_field(
+        "The generation of its kubeconfig's client certificate: raise it to revoke the one handed out "
+        '(docs/operations.md, "Tenants").',
+        1,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class StackConfig:
     """Everything under the `podium` namespace, as written in Pulumi.<stack>.yaml."""
 
@@ -329,6 +390,10 @@ class StackConfig:
         default_factory=_empty_map,
     )
     budget: BudgetSettings = doc_field("Cost budget (kubeadm mode).", default_factory=BudgetSettings)
+    tenants: tuple[TenantSettings, ...] = doc_field(
+        "Other teams' namespaces, with quotas, guardrails and a kubeconfig limited to their namespace (kubeadm mode).",
+        (),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -541,6 +606,7 @@ class _Rules:
         self.tags()
         self.addon_versions()
         self.budget()
+        self.tenants()
 
     def tls_and_dns(self) -> None:
         tls, dns, host = self.s.app.tls, self.s.dns, self.s.app.hostname
@@ -977,6 +1043,81 @@ class _Rules:
                 self.add(f"budget.alertEmails[{i}]", f"{address!r} is not an email address")
             elif address in b.alert_emails[:i]:
                 self.add(f"budget.alertEmails[{i}]", f"{address!r} is listed twice")
+
+    def tenants(self) -> None:
+        tenants = self.s.tenants
+        if tenants and not self.s.on_aws:
+            self.add("tenants", "is only used with cluster.mode kubeadm (its credentials are signed by the cluster CA)")
+            return
+        pools = {p.name: p for p in self.s.node_pools}
+        seen: set[str] = set()
+        for i, tenant in enumerate(tenants):
+            at = f"tenants[{i}]"
+            if not _DNS_LABEL.match(tenant.name) or len(tenant.name) > MAX_TENANT_NAME:
+                self.add(f"{at}.name", f"{tenant.name!r} must be a DNS label of at most {MAX_TENANT_NAME} characters")
+            elif tenant.name in PLATFORM_NAMESPACES or tenant.name.startswith("kube-"):
+                self.add(f"{at}.name", f"{tenant.name!r} is a namespace of the platform's: pick another name")
+            elif tenant.name in seen:
+                self.add(f"{at}.name", f"{tenant.name!r} is used by another tenant")
+            seen.add(tenant.name)
+            quota, defaults = tenant.quota, tenant.defaults
+            for key, value, pattern in (
+                ("quota.cpu", quota.cpu, _CPU),
+                ("quota.memory", quota.memory, _MEMORY),
+                ("quota.storage", quota.storage, _MEMORY),
+                ("defaults.cpuRequest", defaults.cpu_request, _CPU),
+                ("defaults.memoryRequest", defaults.memory_request, _MEMORY),
+                ("defaults.cpuLimit", defaults.cpu_limit, _CPU),
+                ("defaults.memoryLimit", defaults.memory_limit, _MEMORY),
+            ):
+                if not pattern.match(value) or _is_zero(value):
+                    kind = "CPU (500m, 2)" if pattern is _CPU else "memory or storage (256Mi, 4Gi)"
+                    self.add(f"{at}.{key}", f"{value!r} is not a positive {kind} quantity")
+            if quota.pods < 1:
+                self.add(f"{at}.quota.pods", f"{quota.pods} must be at least 1")
+            if tenant.credential_generation < 1:
+                self.add(f"{at}.credentialGeneration", f"{tenant.credential_generation} must be at least 1")
+            cpus = (defaults.cpu_request, defaults.cpu_limit)
+            if all(_CPU.match(c) for c in cpus) and cpu_millis(cpus[0]) > cpu_millis(cpus[1]):
+                self.add(f"{at}.defaults.cpuRequest", f"{defaults.cpu_request} is above cpuLimit {defaults.cpu_limit}")
+            memories = (defaults.memory_request, defaults.memory_limit, quota.memory)
+            if all(_MEMORY.match(m) for m in memories):
+                request, limit, total = (memory_bytes(m) for m in memories)
+                if request > limit:
+                    self.add(
+                        f"{at}.defaults.memoryRequest",
+                        f"{defaults.memory_request} is above memoryLimit {defaults.memory_limit}",
+                    )
+                if limit > total:
+                    self.add(
+                        f"{at}.defaults.memoryLimit",
+                        f"{defaults.memory_limit} is above the whole quota.memory {quota.memory}: no pod would fit",
+                    )
+            for j, pool in enumerate(tenant.node_pools):
+                if pool not in pools:
+                    self.add(f"{at}.nodePools[{j}]", f"{pool!r} is not one of nodePools ({', '.join(sorted(pools))})")
+                elif pools[pool].labels.get(POOL_LABEL) != pool:
+                    self.add(
+                        f"{at}.nodePools[{j}]",
+                        f"pool {pool!r} must label its nodes {POOL_LABEL}: {pool} (nodePools[].labels) for its "
+                        "tenants' pods to select it",
+                    )
+
+
+def cpu_millis(quantity: str) -> int:
+    """A CPU quantity (500m, 2, 1.5) in millicores."""
+    return int(quantity[:-1]) if quantity.endswith("m") else round(float(quantity) * 1000)
+
+
+_MEMORY_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_MEMORY_UNITS |= {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def memory_bytes(quantity: str) -> int:
+    """A memory quantity (256Mi, 4Gi, 1G) in bytes."""
+    digits = re.match(r"[0-9]+", quantity)
+    assert digits, quantity
+    return int(digits.group()) * _MEMORY_UNITS[quantity[digits.end() :]]
 
 
 def storage_classes(deletion_protection: bool) -> tuple[str, ...]:

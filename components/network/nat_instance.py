@@ -80,10 +80,12 @@ def nat_instance_policy(
     tagged = {"StringEquals": {f"aws:ResourceTag/{NAT_TAG}": cluster_name}}
     return iam.policy_document(
         [
+            # The instance too: EC2 may authorize against the instance an interface is
+            # attached to (the service authorization reference lists it for both actions).
             iam.statement(
                 "OwnPrimaryInterfaceForwards",
                 ["ec2:ModifyNetworkInterfaceAttribute"],
-                f"{ec2}:network-interface/*",
+                [f"{ec2}:network-interface/*", f"{ec2}:instance/*"],
                 tagged,
             ),
             iam.statement(
@@ -95,7 +97,7 @@ def nat_instance_policy(
             iam.statement(
                 "MoveTheElasticIp",
                 ["ec2:AssociateAddress"],
-                [f"{ec2}:elastic-ip/{allocation_id}", f"{ec2}:network-interface/*"],
+                [f"{ec2}:elastic-ip/{allocation_id}", f"{ec2}:network-interface/*", f"{ec2}:instance/*"],
                 tagged,
             ),
         ]

@@ -1,10 +1,11 @@
-"""Another team's program on a Podium cluster: it reads Podium's stack outputs through a
-StackReference, builds its own Kubernetes provider from the `kubeconfig` output and
-deploys its namespace and a Deployment there. It also gets an AWS role for its own
-pods: a trust policy on Podium's service-account issuer (`oidcIssuerUrl`,
-`oidcProviderArn`), a service account annotated with the role, and a Job whose
-`aws sts get-caller-identity` prints that role (Podium's pod-identity webhook gives the
-pod its token). Podium's outputs are its only interface."""
+"""Another team's program on a Podium cluster, as a tenant: Podium made its namespace
+(`tenants[].name`, here `team-reports`) with a quota, defaults and guardrails, and hands
+it a kubeconfig limited to that namespace (`tenantKubeconfigs`). With it, this program
+deploys a Deployment there. It also gets an AWS role for its own pods: a trust policy on
+Podium's service-account issuer (`oidcIssuerUrl`, `oidcProviderArn`), a service account
+annotated with the role, and a Job whose `aws sts get-caller-identity` prints that role
+(Podium's pod-identity webhook gives the pod its token). Podium's outputs are its only
+interface; README.md says what the team can and cannot do."""
 
 import json
 
@@ -15,30 +16,32 @@ import pulumi_kubernetes as k8s
 config = pulumi.Config()
 podium = pulumi.StackReference(config.require("podiumStack"))
 cluster_name = podium.require_output("clusterName")
+tenant = config.require("tenant")  # Podium's tenants[].name: this team's namespace
 
-# Same identity as Podium's own provider: a renewed kubeconfig never replaces this one.
+
+def own_kubeconfig(kubeconfigs: dict[str, str]) -> str:
+    if tenant not in kubeconfigs:
+        raise ValueError(
+            f"podium-consumer:tenant {tenant!r} is not a tenant of {config.require('podiumStack')} "
+            f"(it has: {', '.join(sorted(kubeconfigs)) or 'none'}); ask the platform team to add it"
+        )
+    return kubeconfigs[tenant]
+
+
+# The tenant's own credential, never the admin one; the same identity as Podium's
+# provider, so a renewed certificate never replaces this provider.
 cluster = k8s.Provider(
     "podium-cluster",
-    kubeconfig=podium.require_output("kubeconfig"),  # secret in Podium, secret here
+    kubeconfig=podium.require_output("tenantKubeconfigs").apply(own_kubeconfig),  # secret there, secret here
     cluster_identifier=cluster_name,
+    namespace=tenant,
 )
 in_cluster = pulumi.ResourceOptions(provider=cluster)
 
-labels = {"app.kubernetes.io/name": "reports", "app.kubernetes.io/part-of": "team-reports"}
-namespace = k8s.core.v1.Namespace(
-    "team-reports",
-    metadata={
-        "name": "team-reports",
-        "labels": {
-            "pod-security.kubernetes.io/enforce": "restricted",
-            "pod-security.kubernetes.io/enforce-version": "v1.35",
-        },
-    },
-    opts=in_cluster,
-)
+labels = {"app.kubernetes.io/name": "reports", "app.kubernetes.io/part-of": tenant}
 k8s.apps.v1.Deployment(
     "reports",
-    metadata={"name": "reports", "namespace": namespace.metadata.name, "labels": labels},
+    metadata={"name": "reports", "namespace": tenant, "labels": labels},
     spec={
         "replicas": 2,
         "selector": {"matchLabels": labels},
@@ -88,7 +91,7 @@ trust = pulumi.Output.all(podium.require_output("oidcProviderArn"), issuer_host)
                     "Action": "sts:AssumeRoleWithWebIdentity",
                     "Condition": {
                         "StringEquals": {
-                            f"{v[1]}:sub": "system:serviceaccount:team-reports:reports-aws",
+                            f"{v[1]}:sub": f"system:serviceaccount:{tenant}:reports-aws",
                             f"{v[1]}:aud": "sts.amazonaws.com",
                         }
                     },
@@ -97,12 +100,12 @@ trust = pulumi.Output.all(podium.require_output("oidcProviderArn"), issuer_host)
         }
     )
 )
-role = aws.iam.Role("reports-aws", assume_role_policy=trust, description="team-reports pods")
+role = aws.iam.Role("reports-aws", assume_role_policy=trust, description=f"{tenant} pods")
 account = k8s.core.v1.ServiceAccount(
     "reports-aws",
     metadata={
         "name": "reports-aws",
-        "namespace": namespace.metadata.name,
+        "namespace": tenant,
         "annotations": {"eks.amazonaws.com/role-arn": role.arn},
     },
     automount_service_account_token=False,
@@ -110,7 +113,7 @@ account = k8s.core.v1.ServiceAccount(
 )
 k8s.batch.v1.Job(
     "whoami",
-    metadata={"name": "whoami", "namespace": namespace.metadata.name, "labels": labels},
+    metadata={"name": "whoami", "namespace": tenant, "labels": labels},
     spec={
         "backoffLimit": 2,
         "activeDeadlineSeconds": 300,
@@ -147,7 +150,7 @@ k8s.batch.v1.Job(
     opts=pulumi.ResourceOptions(provider=cluster, depends_on=[account]),
 )
 
-pulumi.export("namespace", namespace.metadata.name)
+pulumi.export("namespace", tenant)
 pulumi.export("roleArn", role.arn)
 pulumi.export("clusterName", cluster_name)
 pulumi.export("podiumAppUrl", podium.require_output("appUrl"))

@@ -8,7 +8,8 @@
 # Elastic IP moves last, so an old instance keeps working until its successor has the
 # interface. A step that cannot succeed powers the instance off: its Auto Scaling group
 # then replaces it, instead of keeping a NAT that forwards nothing.
-set -euo pipefail
+# -E: the ERR trap also fires for a failure inside a function.
+set -Eeuo pipefail
 # Every path written is under $root, so tests can run this in a scratch directory.
 root="${PODIUM_ROOT:-}"
 # cloud-init's PATH may lack /snap/bin, where the AWS CLI lands.
@@ -80,6 +81,7 @@ token=$(retry 10 2 curl -fsS --max-time 5 -X PUT -H "X-aws-ec2-metadata-token-tt
 instance_id=$(imds instance-id)
 primary_mac=$(imds mac)
 primary_eni=$(imds "network/interfaces/macs/$primary_mac/interface-id")
+primary_ip=$(imds local-ipv4)
 public_if=$(interface_with "$primary_mac") || fail "no interface with the primary MAC $primary_mac"
 log "instance $instance_id, primary interface $public_if ($primary_eni)"
 install_unit
@@ -101,7 +103,7 @@ if [[ -n $PODIUM_API_FORWARD ]]; then
   # cluster.apiEndpoint natInstance: the API port on the Elastic IP goes to the control
   # plane, masqueraded too, so its replies come straight back here. The security group
   # of the primary interface admits only cluster.apiAllowedCidrs on this port.
-  iptables -t nat -A PREROUTING -i "$public_if" -p tcp --dport "$PODIUM_API_PORT" \
+  iptables -t nat -A PREROUTING -i "$public_if" -d "$primary_ip" -p tcp --dport "$PODIUM_API_PORT" \
     -j DNAT --to-destination "$PODIUM_API_FORWARD" -m comment --comment "podium: Kubernetes API"
 fi
 
