@@ -328,6 +328,8 @@ if settings.on_aws:
             server=bootstrap.endpoint,
             ca=bootstrap.pki.cluster_ca,
             ingress_namespace=INGRESS_NAMESPACE,
+            domain=settings.dns.zone or settings.app.hostname,
+            internal_cidrs=(settings.network.cidr, settings.cluster.pod_cidr, settings.cluster.service_cidr),
             protect=settings.deletion_protection,
             depends_on=addons.ready,
         ),

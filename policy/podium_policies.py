@@ -617,7 +617,12 @@ def k8s_no_tenant_on_a_cluster_wide_role(args: ResourceValidationArgs, report: R
         name = str(subject.get("name") or "")
         if subject.get("kind") == "Group" and name == TENANT_GROUP:
             report(f"{args.name}: binds the group {TENANT_GROUP}, which every tenant is in: bind one tenant's user")
-        elif subject.get("kind") == "User" and name.startswith(TENANT_USER_PREFIX) and cluster_wide:
+        elif subject.get("kind") == "User" and name.startswith(TENANT_USER_PREFIX) and not cluster_wide:
+            own = name.removeprefix(TENANT_USER_PREFIX).rsplit(":", 1)[0]
+            namespace = _dig(args.props, "metadata", "namespace")
+            if namespace != own:
+                report(f"{args.name}: binds tenant {name} in namespace {namespace}: a tenant is bound in its own only")
+        elif subject.get("kind") == "User" and name.startswith(TENANT_USER_PREFIX):
             report(
                 f"{args.name}: binds tenant {name} to the {role_kind} {_dig(args.props, 'roleRef', 'name')}: "
                 "a tenant gets a Role of its own namespace only"
@@ -735,7 +740,7 @@ POLICIES: list[Policy] = [
     _resource_policy("k8s-hpa-owns-replicas", "Deployments an HPA owns leave replicas unset.", k8s_hpa_owns_replicas),
     _resource_policy(
         "k8s-no-tenant-on-a-cluster-wide-role",
-        "No tenant is bound to a ClusterRole or by a ClusterRoleBinding.",
+        "No tenant is bound to a ClusterRole, by a ClusterRoleBinding, or outside its own namespace.",
         k8s_no_tenant_on_a_cluster_wide_role,
     ),
     _stack_policy(

@@ -12,6 +12,7 @@ import yaml
 
 from components.config import outputs
 from policy.podium_policies import POLICIES
+from tests import netpol, rbac
 from tests.conftest import graph_for, node_pool_resources, stack_config
 from tools import harness, policy_check, render
 
@@ -286,6 +287,24 @@ def test_consumer_deploys_into_its_tenant_namespace_with_its_tenant_kubeconfig()
     assert policy_check.evaluate(graph, web_identity).violations == []
     assert graph.exports["clusterName"] == "podium-dev"
     assert graph.exports["podiumAppUrl"] == podium_dev.exports["appUrl"]
+    # What the tenant may do is enough for what the team deploys (RBAC as the API server
+    # evaluates it), and its Job reaches STS through the tenant's NetworkPolicies.
+    podium_objects = render.kubernetes_objects(podium_dev, redact=False)
+    rbac_objects = [
+        o for o in podium_objects if o["kind"] in ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
+    ]
+    user = kubeconfig["users"][0]["name"]
+    groups = ["podium:tenants", "system:authenticated"]
+    for obj in (r.inputs for r in objects):
+        group, _, _ = obj["apiVersion"].rpartition("/")
+        plural = {"Deployment": "deployments", "ServiceAccount": "serviceaccounts", "Job": "jobs"}[obj["kind"]]
+        for verb in ("create", "patch", "delete"):
+            assert rbac.allowed(rbac_objects, user, groups, rbac.Request(verb, group, plural, tenant)), (verb, plural)
+    policies = [o for o in podium_objects if o["kind"] == "NetworkPolicy"]
+    job_labels = graph.one("kubernetes:batch/v1:Job").inputs["spec"]["template"]["metadata"]["labels"]
+    job_pod = netpol.Endpoint("whoami", tenant, job_labels)
+    sts = netpol.Endpoint("sts.amazonaws.com", None, ip="52.46.128.1")
+    assert netpol.connection_allowed(policies, job_pod, sts, 443, "TCP")
 
 
 def test_consumer_fails_clearly_without_its_config() -> None:

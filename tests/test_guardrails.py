@@ -34,6 +34,7 @@ import pytest
 from components.platform import guardrails
 from tests.conftest import graph_for
 from tests.netpol import selects
+from tools import render
 
 OBJECTS = guardrails.admission_objects()
 POLICIES = {o["metadata"]["name"]: o for o in OBJECTS if o["kind"] == "ValidatingAdmissionPolicy"}
@@ -55,6 +56,7 @@ RESOURCE_OF = {
     "ReplicaSet": ("apps", "v1", "replicasets"),
     "Job": ("batch", "v1", "jobs"),
     "CronJob": ("batch", "v1", "cronjobs"),
+    "Ingress": ("networking.k8s.io", "v1", "ingresses"),
 }
 
 
@@ -183,10 +185,12 @@ def review(
         "namespaceObject": ns,
         "params": None,
     }
-    if not all(program(condition["expression"]).execute(activation) is True for condition in spec["matchConditions"]):
+    if not all(
+        program(condition["expression"]).execute(activation) is True for condition in spec.get("matchConditions", [])
+    ):
         return SKIPPED
     variables: dict[str, Any] = {}
-    for variable in spec["variables"]:
+    for variable in spec.get("variables", []):
         variables[variable["name"]] = program(variable["expression"]).execute({**activation, "variables": variables})
     activation["variables"] = variables
     for validation in spec["validations"]:
@@ -396,7 +400,7 @@ def test_an_existing_load_balancer_stays_updatable_but_a_service_cannot_become_o
 
 
 def test_each_policy_fails_closed_and_each_binding_denies_in_guarded_namespaces() -> None:
-    assert set(POLICIES) == set(BINDINGS) == {IMAGES, RESOURCES, HOST, LOAD_BALANCERS, POOLS}
+    assert set(POLICIES) == set(BINDINGS) == {IMAGES, RESOURCES, HOST, LOAD_BALANCERS, POOLS, EXTERNAL_IPS, INGRESS}
     for name, policy in POLICIES.items():
         assert name.startswith("podium-")
         assert policy["spec"]["failurePolicy"] == "Fail"
@@ -436,7 +440,7 @@ def test_the_crafted_requests_are_valid_objects_too() -> None:
 @pytest.mark.parametrize(
     ("labels", "selected"),
     [
-        ({"kubernetes.io/metadata.name": "team-a", **GUARDED}, True),
+        ({"kubernetes.io/metadata.name": "team-a", **GUARDED, guardrails.TENANT_LABEL: "team-a"}, True),
         ({"kubernetes.io/metadata.name": "team-a"}, False),
         ({"kubernetes.io/metadata.name": "traefik"}, False),
         ({"kubernetes.io/metadata.name": "kube-system"}, False),
@@ -447,6 +451,12 @@ def test_the_crafted_requests_are_valid_objects_too() -> None:
 def test_a_binding_selects_guarded_namespaces_only(labels: dict[str, str], selected: bool) -> None:
     for binding in BINDINGS.values():
         assert selects(binding["spec"]["matchResources"]["namespaceSelector"], labels) is selected
+
+
+def test_the_app_namespace_is_guarded_but_its_ingress_is_not_a_tenants() -> None:
+    app = {"kubernetes.io/metadata.name": "podium", **GUARDED}
+    chosen = {name for name, b in BINDINGS.items() if selects(b["spec"]["matchResources"]["namespaceSelector"], app)}
+    assert chosen == set(BINDINGS) - {INGRESS}
 
 
 def test_the_evaluator_errors_on_a_missing_field_as_the_api_server_does() -> None:
@@ -501,13 +511,9 @@ def test_every_workload_the_app_namespace_gets_passes_the_guardrails(stack: str)
     assert app_namespace["metadata"]["labels"][guardrails.ENFORCED_LABEL] == guardrails.ENFORCED
     kinds = {*WORKLOAD_KINDS, "Pod", "Service"}
     objects = [
-        {
-            "apiVersion": "/".join(r.type.split(":")[1].split("/")[:-1]) or "v1",
-            "kind": r.type.split(":")[-1],
-            **r.inputs,
-        }
-        for r in graph.resources
-        if r.custom and r.type.split(":")[-1] in kinds and (r.inputs.get("metadata") or {}).get("namespace") == "podium"
+        o
+        for o in render.kubernetes_objects(graph, redact=False)
+        if o.get("kind") in kinds and (o.get("metadata") or {}).get("namespace") == "podium"
     ]
     assert len(objects) >= 6
 
@@ -533,3 +539,86 @@ def test_every_workload_the_app_namespace_gets_passes_the_guardrails(stack: str)
         if verdict.refused
     }
     assert refused == {}
+
+
+EXTERNAL_IPS, INGRESS = "podium-no-external-ips", "podium-tenant-ingress-hosts"
+TENANT = namespace("team-a", **GUARDED, **{guardrails.TENANT_LABEL: "team-a"}) | {
+    "metadata": {
+        "name": "team-a",
+        "labels": {**GUARDED, guardrails.TENANT_LABEL: "team-a"},
+        "annotations": {guardrails.HOSTS_ANNOTATION: "team-a.podium.example.com"},
+    }
+}
+
+
+def test_external_ips_are_refused_wherever_guarded() -> None:
+    svc = service("ClusterIP")
+    svc["spec"]["externalIPs"] = ["10.96.0.1"]
+    verdict = review(EXTERNAL_IPS, svc)
+    assert verdict.refused and verdict.message.startswith("service web: spec.externalIPs is set; remove it")
+    assert review(EXTERNAL_IPS, service("ClusterIP")) == ALLOWED
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"nodeName": "ip-10-20-0-10.ec2.internal"}, "pod spec: nodeName is ip-10-20-0-10.ec2.internal; remove it"),
+        ({"tolerations": [{"operator": "Exists"}]}, "pod spec: a toleration of every taint"),
+        (
+            {
+                "tolerations": [
+                    {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}
+                ]
+            },
+            "pod spec: a toleration of every taint or of node-role.kubernetes.io/control-plane",
+        ),
+    ],
+)
+def test_pods_cannot_reach_the_control_planes(fields: dict[str, Any], message: str) -> None:
+    verdict = review(HOST, workload("Deployment", pod_spec(container(), **fields)))
+    assert verdict.refused and verdict.message.startswith(message)
+
+
+def test_a_pools_taint_may_be_tolerated() -> None:
+    toleration = {"key": "podium/dedicated", "operator": "Equal", "value": "db", "effect": "NoSchedule"}
+    assert review(HOST, workload("Deployment", pod_spec(container(), tolerations=[toleration]))) == ALLOWED
+
+
+def ingress(*hosts: str, **spec: Any) -> dict[str, Any]:
+    rules = [
+        {
+            "host": h,
+            "http": {
+                "paths": [
+                    {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}
+                ]
+            },
+        }
+        for h in hosts
+    ]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "web", "namespace": "team-a", **spec.pop("metadata", {})},
+        "spec": {"rules": rules, **spec},
+    }
+
+
+def test_a_tenants_ingress_routes_only_its_own_hostnames() -> None:
+    assert review(INGRESS, ingress("reports.team-a.podium.example.com"), ns=TENANT) == ALLOWED
+    taken = review(INGRESS, ingress("dev.podium.example.com"), ns=TENANT)
+    assert taken.refused and taken.message == (
+        "ingress web: every rule and TLS host must end in .team-a.podium.example.com (the names of this team); "
+        "set each host under it"
+    )
+    tls = ingress("reports.team-a.podium.example.com", tls=[{"hosts": ["dev.podium.example.com"]}])
+    assert review(INGRESS, tls, ns=TENANT).refused
+    assert review(INGRESS, ingress(), ns=TENANT) == ALLOWED  # no rule, nothing routed
+    catch_all = ingress(defaultBackend={"service": {"name": "web", "port": {"number": 80}}})
+    assert "spec.defaultBackend would catch every other hostname" in review(INGRESS, catch_all, ns=TENANT).message
+    first = ingress(
+        "reports.team-a.podium.example.com",
+        metadata={"annotations": {"traefik.ingress.kubernetes.io/router.priority": "1000"}},
+    )
+    assert "router.priority is not allowed here" in review(INGRESS, first, ns=TENANT).message
+    assert review(INGRESS, ingress(""), ns=TENANT).refused  # a rule without a host matches every host

@@ -61,8 +61,13 @@ def test_preview_with_unknown_values_reports_no_violation(stack: str) -> None:
     assert any(isinstance(v, Unknown) for r in graph.resources for v in r.inputs.values()), "preview has unknowns"
     verdict = policy_check.evaluate(graph)
     assert verdict.violations == []
-    # The IAM documents, trust policies too, are built from ARNs that exist only after `pulumi up`.
-    assert {f.policy for f in verdict.unknown} <= {"iam-no-star-star", "web-identity-trust-pinned"}
+    # The IAM documents, trust policies too, are built from ARNs that exist only after `pulumi up`;
+    # a tenant's user name carries a random part made then too.
+    assert {f.policy for f in verdict.unknown} <= {
+        "iam-no-star-star",
+        "web-identity-trust-pinned",
+        "k8s-no-tenant-on-a-cluster-wide-role",
+    }
 
 
 # -- crafted violations ----------------------------------------------------------------
@@ -389,6 +394,25 @@ CASES: list[tuple[str, list[harness.Resource], str]] = [
             )
         ],
         "binds the group podium:tenants, which every tenant is in",
+    ),
+    (
+        "k8s-no-tenant-on-a-cluster-wide-role",
+        [
+            resource(
+                "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+                "team-a-in-podium",
+                {
+                    "metadata": {"namespace": "podium"},
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "Role",
+                        "name": "podium-tenant-deployer",
+                    },
+                    "subjects": [{"kind": "User", "name": "podium:tenant:team-a:1"}],
+                },
+            )
+        ],
+        "binds tenant podium:tenant:team-a:1 in namespace podium: a tenant is bound in its own only",
     ),
     (
         "k8s-hpa-target-names-its-owner",

@@ -22,7 +22,7 @@ from policy.podium_policies import POLICIES
 from tests import netpol
 from tests.conftest import graph_for, rendered_for, stack_config
 from tests.rbac import Request, allowed
-from tools import harness, policy_check
+from tools import harness, policy_check, render
 
 TENANT = "team-reports"
 RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
@@ -30,15 +30,7 @@ RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
 
 def objects_of(graph: harness.Graph) -> list[dict[str, Any]]:
     """Every Kubernetes object the stack declares, and every one its charts render."""
-    declared = [
-        {
-            "apiVersion": "/".join(r.type.split(":")[1].split("/")[:-1]) or "v1",
-            "kind": r.type.split(":")[-1],
-            **r.inputs,
-        }
-        for r in graph.resources
-        if r.custom and r.type.startswith("kubernetes:") and "metadata" in r.inputs
-    ]
+    declared = [o for o in render.kubernetes_objects(graph, redact=False) if "metadata" in o]
     rendered = [o for release in rendered_for(graph.stack).values() for o in release.objects]
     return declared + rendered
 
@@ -65,7 +57,10 @@ def test_the_kubeconfig_is_a_secret_per_tenant_signed_by_the_cluster_ca_for_90_d
     ca = x509.load_pem_x509_certificate(graph.exports["clusterCaCertificate"].encode())
     certificate.verify_directly_issued_by(ca)
     user, groups = tenant_user(graph)
-    assert (user, groups) == (f"podium:tenant:{TENANT}:1", ["podium:tenants"])
+    assert user.startswith(f"podium:tenant:{TENANT}:1-") and len(user) == len(f"podium:tenant:{TENANT}:1-") + 8
+    assert groups == ["podium:tenants"]
+    (binding,) = [o for o in objects_of(graph) if o["kind"] == "RoleBinding" and o["metadata"]["namespace"] == TENANT]
+    assert [s["name"] for s in binding["subjects"]] == [user]
     assert "kubeadm:cluster-admins" not in groups and "system:masters" not in groups
     (cert,) = [
         r for r in graph.of_type("tls:index/locallySignedCert:LocallySignedCert") if r.name.startswith("tenants-")
@@ -124,6 +119,7 @@ def test_the_tenant_may_deploy_in_its_namespace_and_nothing_else() -> None:
     graph = graph_for("dev")
     objects = [o for o in objects_of(graph) if o["kind"] in RBAC_KINDS]
     user, groups = tenant_user(graph)
+    groups.append("system:authenticated")  # the API server adds it to every user
     refused = [r for r in REQUESTS_ALLOWED if not allowed(objects, user, groups, r)]
     assert refused == []
     granted = [r for r in REQUESTS_DENIED if allowed(objects, user, groups, r)]
@@ -133,32 +129,45 @@ def test_the_tenant_may_deploy_in_its_namespace_and_nothing_else() -> None:
 def test_a_raised_generation_rebinds_the_role_so_the_old_certificate_can_do_nothing() -> None:
     old = TenantSettings(name=TENANT)
     new = dataclasses.replace(old, credential_generation=2)
-    objects = [tenants.role(new), tenants.role_binding(new)]
+    objects = [tenants.role(new), tenants.role_binding(new, tenants.user_of(new, "5e1f09ab"))]
     request = Request("create", "apps", "deployments", TENANT)
-    assert allowed(objects, tenants.user_of(new), [tenants.GROUP], request)
-    assert not allowed(objects, tenants.user_of(old), [tenants.GROUP], request)
+    assert allowed(objects, tenants.user_of(new, "5e1f09ab"), [tenants.GROUP], request)
+    assert not allowed(objects, tenants.user_of(old, "0a1b2c3d"), [tenants.GROUP], request)
+    # Removed and added again, or set back: a new random part, so the old user stays unbound.
+    assert not allowed(objects, tenants.user_of(new, "0a1b2c3d"), [tenants.GROUP], request)
 
 
 def test_the_namespace_is_isolated_but_for_dns_itself_and_the_ingress_controller() -> None:
     graph = graph_for("dev")
     policies = [o for o in objects_of(graph) if o["kind"] == "NetworkPolicy"]
-    pod = netpol.Endpoint("reports", TENANT, {"app": "reports"})
-    same = netpol.Endpoint("worker", TENANT, {"app": "worker"})
+    pod = netpol.Endpoint("reports", TENANT, {"app": "reports"}, ip="10.244.1.5")
+    same = netpol.Endpoint("worker", TENANT, {"app": "worker"}, ip="10.244.1.6")
     dns = netpol.Endpoint("coredns", "kube-system", {"k8s-app": "kube-dns"}, ip="10.244.0.10")
-    traefik = netpol.Endpoint("traefik", "traefik", {"app.kubernetes.io/name": "traefik"})
-    app_api = netpol.Endpoint("api", "podium", {"app.kubernetes.io/name": "api"})
+    traefik = netpol.Endpoint("traefik", "traefik", {"app.kubernetes.io/name": "traefik"}, ip="10.244.2.3")
+    app_api = netpol.Endpoint("api", "podium", {"app.kubernetes.io/name": "api"}, ip="10.244.3.4")
     internet = netpol.Endpoint("internet", None, ip="203.0.113.5")
     assert netpol.connection_allowed(policies, pod, dns, 53, "UDP")
     assert netpol.connection_allowed(policies, same, pod, 9898, "TCP")
     assert netpol.connection_allowed(policies, traefik, pod, 9898, "TCP")
     assert not netpol.connection_allowed(policies, app_api, pod, 9898, "TCP")
     assert not netpol.connection_allowed(policies, pod, app_api, 9898, "TCP")
-    assert not netpol.connection_allowed(policies, pod, internet, 443, "TCP")
+    # httpsEgress (dev's tenant has it): HTTPS out, nothing else, and never inside.
+    assert netpol.connection_allowed(policies, pod, internet, 443, "TCP")
+    assert not netpol.connection_allowed(policies, pod, internet, 80, "TCP")
+    node = netpol.Endpoint("node", None, ip="10.20.3.7")
+    metadata = netpol.Endpoint("imds", None, ip="169.254.169.254")
+    service = netpol.Endpoint("a-service", None, ip="10.96.0.1")
+    for inside in (node, metadata, service):
+        assert not netpol.connection_allowed(policies, pod, inside, 443, "TCP"), inside.name
 
 
 def test_quota_and_defaults_are_the_settings_as_the_api_server_reads_them() -> None:
     graph = graph_for("dev")
-    (quota,) = [r.inputs for r in graph.of_type("kubernetes:core/v1:ResourceQuota") if r.name.startswith("tenants-")]
+    (quota,) = [
+        r.inputs
+        for r in graph.of_type("kubernetes:core/v1:ResourceQuota")
+        if r.name.startswith("tenants-") and r.inputs["metadata"]["name"] == "podium-quota"
+    ]
     configured = stack_config("dev")["podium:tenants"][0]["quota"]
     assert quota["metadata"]["namespace"] == TENANT
     assert quota["spec"]["hard"] == {
@@ -169,6 +178,18 @@ def test_quota_and_defaults_are_the_settings_as_the_api_server_reads_them() -> N
         "requests.storage": configured["storage"],
         "services.loadbalancers": "0",
         "services.nodeports": "0",
+    }
+    # The built-in critical classes preempt the platform's pods: a tenant may run none.
+    (critical,) = [
+        r.inputs["spec"]
+        for r in graph.of_type("kubernetes:core/v1:ResourceQuota")
+        if r.inputs["metadata"]["name"] == "podium-no-critical-priority"
+    ]
+    assert critical["hard"] == {"pods": "0"}
+    (scope,) = critical["scopeSelector"]["matchExpressions"]
+    assert scope["scopeName"] == "PriorityClass" and set(scope["values"]) == {
+        "system-node-critical",
+        "system-cluster-critical",
     }
     (limits,) = [r.inputs for r in graph.of_type("kubernetes:core/v1:LimitRange") if r.name.startswith("tenants-")]
     (container,) = limits["spec"]["limits"]
@@ -217,4 +238,11 @@ def test_the_policy_pack_refuses_a_tenant_bound_to_a_cluster_role() -> None:
     )
     crafted = dataclasses.replace(graph, resources=[to_admin if r is binding else r for r in graph.resources])
     (finding,) = policy_check.evaluate(crafted, rule).violations
-    assert "binds tenant podium:tenant:team-reports:1 to the ClusterRole admin" in finding.message
+    assert "binds tenant podium:tenant:team-reports:1-" in finding.message
+    assert finding.message.endswith("to the ClusterRole admin: a tenant gets a Role of its own namespace only")
+
+
+def test_a_tenant_allowed_load_balancers_is_not_held_back_by_the_node_port_quota() -> None:
+    """The quota counts each port of a LoadBalancer Service as a node port."""
+    hard = tenants.resource_quota(dataclasses.replace(TenantSettings(name=TENANT), load_balancers=True))["spec"]["hard"]
+    assert hard["services.loadbalancers"] == "5" and "services.nodeports" not in hard

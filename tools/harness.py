@@ -210,6 +210,12 @@ def _generated_outputs(type_: str, name: str, resource_id: str, inputs: dict[str
         alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
         value = "".join(alphabet[int(digest[i * 2 : i * 2 + 2], 16) % 36] for i in range(int(inputs["length"])))
         return {"result": rpc.wrap_rpc_secret(value)}
+    if type_ == "random:index/randomId:RandomId":
+        size = int(inputs["byteLength"])
+        return {
+            "hex": digest[: 2 * size],
+            "b64Url": base64.urlsafe_b64encode(bytes.fromhex(digest[: 2 * size])).decode(),
+        }
     if type_ == "random:index/randomBytes:RandomBytes":
         raw = hashlib.sha256(digest.encode()).digest()[: int(inputs["length"])]
         return {"base64": rpc.wrap_rpc_secret(base64.b64encode(raw).decode()), "hex": rpc.wrap_rpc_secret(raw.hex())}

@@ -49,7 +49,7 @@ class ClientCertificate:
 def client_certificate(
     name: str,
     *,
-    user: str,
+    user: pulumi.Input[str],
     group: str,
     ca: CertificateAuthority,
     validity_hours: int,

@@ -348,7 +348,14 @@ class TenantSettings:
         "select one with a nodeSelector. Empty: any pool whose taints they tolerate.",
         (),
     )
-    load_balancers: bool = doc_field("May create Services of type LoadBalancer (each an NLB, paid for).", False)
+    load_balancers: bool = doc_field(
+        "May create Services of type LoadBalancer, at most 5 (each an NLB, paid for).", False
+    )
+    https_egress: bool = doc_field(
+        "Its pods may open HTTPS (TCP 443) connections to the internet (AWS APIs, SaaS), never into the VPC, "
+        "the pod or service networks or instance metadata. Off: DNS and its own namespace only.",
+        False,
+    )
     credential_generation: int = doc_field(
         "The generation of its kubeconfig's client certificate: raise it to revoke the one handed out "
         '(docs/operations.md, "Tenants").',

@@ -261,11 +261,44 @@ NO_HOST_ACCESS = {
             "message": "hostNetwork, hostPID and hostIPC are not allowed in this namespace",
         },
         {
+            # The scheduler binds through pods/binding: only a pod that names its node
+            # itself skips the scheduler, and with it the control planes' taint.
+            "expression": "!has(variables.podSpec.nodeName) || variables.podSpec.nodeName == ''",
+            "messageExpression": "'pod spec: nodeName is ' + variables.podSpec.nodeName + '; remove it and let the"
+            " scheduler place the pod (use a nodeSelector to choose a pool)'",
+            "message": "pods may not name their node in this namespace",
+        },
+        {
+            "expression": "!has(variables.podSpec.tolerations) || variables.podSpec.tolerations.all(t,"
+            " (has(t.key) && t.key != '' && t.key != 'node-role.kubernetes.io/control-plane')"
+            " || (has(t.operator) && t.operator != 'Exists') || (!has(t.operator) && has(t.key) && t.key != ''))",
+            "messageExpression": "'pod spec: a toleration of every taint or of node-role.kubernetes.io/control-plane;"
+            " remove it: the control planes are reserved for the platform'",
+            "message": "pods may not tolerate the control planes' taint, or every taint, in this namespace",
+        },
+        {
             "expression": "size(variables.hostPathVolumes) == 0",
             "messageExpression": "'volume ' + variables.hostPathVolumes[0] + ': hostPath mounts a directory of the"
             " node; use an emptyDir, a ConfigMap, a Secret or a PersistentVolumeClaim instead'",
             "message": "hostPath volumes are not allowed in this namespace",
         },
+    ],
+}
+
+NO_EXTERNAL_IPS = {
+    "name": "podium-no-external-ips",
+    "rules": [SERVICE_RULE],
+    "matchConditions": [],
+    "variables": [],
+    "validations": [
+        {
+            # CVE-2020-8554: a Service's externalIPs capture other pods' traffic to those
+            # addresses; Kubernetes leaves the fix to admission control.
+            "expression": "!has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0",
+            "messageExpression": "'service ' + object.metadata.name + ': spec.externalIPs is set; remove it (it would"
+            " capture the traffic of other pods to those addresses): use an Ingress or, where allowed, a LoadBalancer'",
+            "message": "Services may not set externalIPs in this namespace",
+        }
     ],
 }
 
@@ -328,19 +361,80 @@ ON_ALLOWED_POOLS = {
     ],
 }
 
-POLICIES = (IMAGES_PINNED, RESOURCES_DECLARED, NO_HOST_ACCESS, LOAD_BALANCERS_ALLOWED, ON_ALLOWED_POOLS)
+# H1 of the review: a tenant's Ingress routes only hostnames under its own suffix (the
+# namespace's HOSTS_ANNOTATION), so it cannot take the app's hostname from the shared
+# ingress controller, nor get a certificate or a DNS record for it; no default backend
+# and no router priority either. Tenant namespaces only: the app's Ingress is Podium's.
+HOSTS_ANNOTATION = "podium.dev/ingress-host-suffix"
+TENANT_LABEL = "podium.dev/tenant"
+_SUFFIX = f"namespaceObject.metadata.annotations['{HOSTS_ANNOTATION}']"
+INGRESS_HOSTS = {
+    "name": "podium-tenant-ingress-hosts",
+    "rules": [
+        {
+            "apiGroups": ["networking.k8s.io"],
+            "apiVersions": ["v1"],
+            "operations": OPERATIONS,
+            "resources": ["ingresses"],
+        }
+    ],
+    "matchConditions": [],
+    "variables": [
+        {
+            "name": "suffix",
+            "expression": f"has(namespaceObject.metadata.annotations) && '{HOSTS_ANNOTATION}' in"
+            f" namespaceObject.metadata.annotations ? '.' + {_SUFFIX} : '.invalid.'",
+        },
+    ],
+    "validations": [
+        {
+            "expression": "(has(object.spec.rules) ? object.spec.rules.all(r, has(r.host) && r.host.endsWith(variables.suffix)) : true)"
+            " && (has(object.spec.tls) ? object.spec.tls.all(t, has(t.hosts) && t.hosts.all(h, h.endsWith(variables.suffix))) : true)",
+            "messageExpression": "'ingress ' + object.metadata.name + ': every rule and TLS host must end in '"
+            " + variables.suffix + ' (the names of this team); set each host under it'",
+            "message": "an Ingress here may only route this team's own hostnames",
+        },
+        {
+            "expression": "!has(object.spec.defaultBackend)",
+            "messageExpression": "'ingress ' + object.metadata.name + ': spec.defaultBackend would catch every other"
+            " hostname; route your own hosts with rules instead'",
+            "message": "an Ingress here may not set a default backend",
+        },
+        {
+            "expression": "!has(object.metadata.annotations)"
+            " || !('traefik.ingress.kubernetes.io/router.priority' in object.metadata.annotations)",
+            "messageExpression": "'ingress ' + object.metadata.name + ': the annotation"
+            " traefik.ingress.kubernetes.io/router.priority is not allowed here; remove it'",
+            "message": "an Ingress here may not set the router priority",
+        },
+    ],
+    "namespaces": "tenants",
+}
+
+POLICIES = (
+    IMAGES_PINNED,
+    RESOURCES_DECLARED,
+    NO_HOST_ACCESS,
+    NO_EXTERNAL_IPS,
+    LOAD_BALANCERS_ALLOWED,
+    ON_ALLOWED_POOLS,
+    INGRESS_HOSTS,
+)
 
 
 def _policy(definition: dict[str, Any]) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "failurePolicy": "Fail",
         "matchConstraints": {"resourceRules": definition["rules"]},
-        "matchConditions": definition.get("matchConditions", [POD_SPEC_CREATED_OR_CHANGED]),
-        "variables": definition["variables"],
         # Forbidden (403) rather than the default Invalid (422): the object is well
         # formed, the namespace's policy refuses it.
         "validations": [{**validation, "reason": "Forbidden"} for validation in definition["validations"]],
     }
+    conditions = definition.get("matchConditions", [POD_SPEC_CREATED_OR_CHANGED])
+    if conditions:
+        spec["matchConditions"] = conditions
+    if definition["variables"]:
+        spec["variables"] = definition["variables"]
     return {
         "apiVersion": API_VERSION,
         "kind": "ValidatingAdmissionPolicy",
@@ -350,12 +444,12 @@ def _policy(definition: dict[str, Any]) -> dict[str, Any]:
 
 
 def _binding(definition: dict[str, Any]) -> dict[str, Any]:
-    selector = {
-        "matchLabels": {ENFORCED_LABEL: ENFORCED},
-        "matchExpressions": [
-            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": list(SYSTEM_NAMESPACES)}
-        ],
-    }
+    expressions: list[dict[str, Any]] = [
+        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": list(SYSTEM_NAMESPACES)}
+    ]
+    if definition.get("namespaces") == "tenants":
+        expressions.append({"key": TENANT_LABEL, "operator": "Exists"})
+    selector: dict[str, Any] = {"matchLabels": {ENFORCED_LABEL: ENFORCED}, "matchExpressions": expressions}
     spec = {
         "policyName": definition["name"],
         "validationActions": ["Deny"],

@@ -8,7 +8,7 @@ in that namespace and nothing else (no cluster-scoped resource, no RBAC, no
 NetworkPolicy changes).
 
 The credential is a client certificate the cluster CA signs for the user
-`podium:tenant:<name>:<generation>`, valid 90 days and renewed by any `pulumi up` in its
+`podium:tenant:<name>:<generation>-<random>`, valid 90 days and renewed by any `pulumi up` in its
 last 30. A client certificate cannot be revoked, but what it may do can: the tenant's
 RoleBinding names that exact user, so raising `tenants[].credentialGeneration` signs a
 new certificate for a new user and rebinds the Role to it, and the old certificate
@@ -26,6 +26,7 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from components.cluster.discovery import render_kubeconfig
 from components.cluster.pki import CertificateAuthority, client_certificate
@@ -37,6 +38,9 @@ USER_PREFIX = "podium:tenant:"
 # the audit log that a request came from a tenant.
 GROUP = "podium:tenants"
 ROLE = "podium-tenant-deployer"
+MAX_LOAD_BALANCERS = 5
+CRITICAL_PRIORITY_CLASSES = ("system-node-critical", "system-cluster-critical")
+METADATA_CIDR = "169.254.169.254/32"
 VALIDITY_HOURS = 90 * 24
 EARLY_RENEWAL_HOURS = 30 * 24
 READ = ["get", "list", "watch"]
@@ -61,8 +65,10 @@ DEPLOYER_RULES: tuple[dict[str, Any], ...] = (
 )
 
 
-def user_of(tenant: TenantSettings) -> str:
-    return f"{USER_PREFIX}{tenant.name}:{tenant.credential_generation}"
+def user_of(tenant: TenantSettings, nonce: str) -> str:
+    """The certificate's user: the generation, and a random part made with it, so that a
+    removed tenant added again, or a generation set back, never matches an old one."""
+    return f"{USER_PREFIX}{tenant.name}:{tenant.credential_generation}-{nonce}"
 
 
 def pool_label(pool: str) -> str:
@@ -70,20 +76,27 @@ def pool_label(pool: str) -> str:
     return f"{guardrails.POOL_LABEL_PREFIX}{pool}"
 
 
-def namespace(tenant: TenantSettings) -> dict[str, Any]:
+def host_suffix(tenant: TenantSettings, domain: str) -> str:
+    """The names a tenant's Ingresses may route: `<anything>.<tenant>.<domain>`."""
+    return f"{tenant.name}.{domain}"
+
+
+def namespace(tenant: TenantSettings, domain: str) -> dict[str, Any]:
     labels = {
         f"pod-security.kubernetes.io/{mode}{suffix}": value
         for mode in ("enforce", "warn", "audit")
         for suffix, value in (("", "restricted"), ("-version", guardrails.PSS_VERSION))
     }
     labels[guardrails.ENFORCED_LABEL] = guardrails.ENFORCED
-    labels["podium.dev/tenant"] = tenant.name
+    labels[guardrails.TENANT_LABEL] = tenant.name
     if tenant.load_balancers:
         labels[guardrails.LOAD_BALANCERS_LABEL] = guardrails.ALLOWED
     if tenant.node_pools:
         labels[guardrails.POOLS_RESTRICTED_LABEL] = guardrails.RESTRICTED
         labels |= {pool_label(pool): guardrails.ALLOWED for pool in tenant.node_pools}
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": tenant.name, "labels": labels}}
+    annotations = {guardrails.HOSTS_ANNOTATION: host_suffix(tenant, domain)}
+    metadata = {"name": tenant.name, "labels": labels, "annotations": annotations}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
 
 
 def _metadata(tenant: TenantSettings, name: str) -> dict[str, Any]:
@@ -98,16 +111,30 @@ def resource_quota(tenant: TenantSettings) -> dict[str, Any]:
         "limits.memory": quota.memory,
         "pods": str(quota.pods),
         "requests.storage": quota.storage,
-        # Each LoadBalancer Service is an NLB on the platform's bill; NodePorts are the
-        # nodes' own ports.
-        "services.loadbalancers": "5" if tenant.load_balancers else "0",
-        "services.nodeports": "0",
+        # Each LoadBalancer Service is an NLB on the platform's bill.
+        "services.loadbalancers": str(MAX_LOAD_BALANCERS) if tenant.load_balancers else "0",
     }
+    if not tenant.load_balancers:
+        # NodePorts are the nodes' own ports. The quota counts a LoadBalancer Service's
+        # ports as node ports too, so a tenant allowed load balancers must have them.
+        hard["services.nodeports"] = "0"
     return {
         "apiVersion": "v1",
         "kind": "ResourceQuota",
         "metadata": _metadata(tenant, "podium-quota"),
         "spec": {"hard": hard},
+    }
+
+
+def critical_priority_quota(tenant: TenantSettings) -> dict[str, Any]:
+    """No pod of the built-in critical priority classes, which any namespace may use and
+    which preempt (evict) the platform's and the app's pods."""
+    scope = {"scopeName": "PriorityClass", "operator": "In", "values": list(CRITICAL_PRIORITY_CLASSES)}
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": _metadata(tenant, "podium-no-critical-priority"),
+        "spec": {"hard": {"pods": "0"}, "scopeSelector": {"matchExpressions": [scope]}},
     }
 
 
@@ -128,7 +155,9 @@ def limit_range(tenant: TenantSettings) -> dict[str, Any]:
     }
 
 
-def network_policies(tenant: TenantSettings, ingress_namespace: str) -> list[dict[str, Any]]:
+def network_policies(
+    tenant: TenantSettings, ingress_namespace: str, internal_cidrs: Sequence[str]
+) -> list[dict[str, Any]]:
     def policy(name: str, spec: dict[str, Any]) -> dict[str, Any]:
         return {
             "apiVersion": "networking.k8s.io/v1",
@@ -141,7 +170,7 @@ def network_policies(tenant: TenantSettings, ingress_namespace: str) -> list[dic
         return {"matchLabels": {"kubernetes.io/metadata.name": name}}
 
     dns_ports = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
-    return [
+    policies = [
         policy("podium-default-deny", {"policyTypes": ["Ingress", "Egress"]}),
         policy(
             "podium-allow-dns",
@@ -176,6 +205,13 @@ def network_policies(tenant: TenantSettings, ingress_namespace: str) -> list[dic
             },
         ),
     ]
+    if tenant.https_egress:
+        # HTTPS to the internet (AWS APIs, SaaS), never into the VPC, the pod or service
+        # networks, or instance metadata.
+        outside = {"cidr": "0.0.0.0/0", "except": [*internal_cidrs, METADATA_CIDR]}
+        https = {"to": [{"ipBlock": outside}], "ports": [{"protocol": "TCP", "port": 443}]}
+        policies.append(policy("podium-allow-https-out", {"policyTypes": ["Egress"], "egress": [https]}))
+    return policies
 
 
 def role(tenant: TenantSettings) -> dict[str, Any]:
@@ -187,26 +223,34 @@ def role(tenant: TenantSettings) -> dict[str, Any]:
     }
 
 
-def role_binding(tenant: TenantSettings) -> dict[str, Any]:
+def role_binding(tenant: TenantSettings, user: pulumi.Input[str]) -> dict[str, Any]:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
         "metadata": _metadata(tenant, ROLE),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE},
         # Only this generation's certificate: an older one authenticates, and may do nothing.
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user_of(tenant)}],
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
     }
 
 
-def tenant_objects(tenant: TenantSettings, ingress_namespace: str) -> list[dict[str, Any]]:
+def tenant_objects(
+    tenant: TenantSettings,
+    *,
+    user: pulumi.Input[str],
+    ingress_namespace: str,
+    domain: str,
+    internal_cidrs: Sequence[str],
+) -> list[dict[str, Any]]:
     """Everything a tenant gets in the cluster, namespace first."""
     return [
-        namespace(tenant),
+        namespace(tenant, domain),
         resource_quota(tenant),
+        critical_priority_quota(tenant),
         limit_range(tenant),
-        *network_policies(tenant, ingress_namespace),
+        *network_policies(tenant, ingress_namespace, internal_cidrs),
         role(tenant),
-        role_binding(tenant),
+        role_binding(tenant, user),
     ]
 
 
@@ -217,6 +261,8 @@ class TenantsArgs:
     server: pulumi.Input[str]  # the API endpoint the kubeconfigs name
     ca: CertificateAuthority
     ingress_namespace: str
+    domain: str  # tenants' Ingresses route <name>.<tenant>.<domain> only
+    internal_cidrs: Sequence[str]  # the VPC, pod and service networks: no tenant egress there
     protect: bool  # deletionProtection: a tenant's namespace holds its data
     depends_on: Sequence[pulumi.Resource] = ()
 
@@ -264,7 +310,17 @@ class Tenants(pulumi.ComponentResource):
         kubeconfigs: dict[str, pulumi.Output[str]] = {}
         for tenant in args.tenants:
             prefix = f"{name}-{tenant.name}"
-            ns_obj, *rest = tenant_objects(tenant, args.ingress_namespace)
+            # A new generation is a new key and user: the resource names carry it.
+            credential = f"{prefix}-credential-{tenant.credential_generation}"
+            nonce = random.RandomId(credential, byte_length=4, opts=pulumi.ResourceOptions(parent=self))
+            user = nonce.hex.apply(lambda h, t=tenant: user_of(t, h))
+            ns_obj, *rest = tenant_objects(
+                tenant,
+                user=user,
+                ingress_namespace=args.ingress_namespace,
+                domain=args.domain,
+                internal_cidrs=args.internal_cidrs,
+            )
             ns = _apply(
                 prefix,
                 ns_obj,
@@ -273,10 +329,9 @@ class Tenants(pulumi.ComponentResource):
             inside = pulumi.ResourceOptions(parent=self, depends_on=[ns])
             for obj in rest:
                 _apply(f"{prefix}-{obj['kind'].lower()}-{obj['metadata']['name']}", obj, inside)
-            # A new generation is a new key: the resource names carry it.
             certificate = client_certificate(
-                f"{prefix}-credential-{tenant.credential_generation}",
-                user=user_of(tenant),
+                credential,
+                user=user,
                 group=GROUP,
                 ca=args.ca,
                 validity_hours=VALIDITY_HOURS,
@@ -284,10 +339,10 @@ class Tenants(pulumi.ComponentResource):
                 parent=self,
             )
             kubeconfigs[tenant.name] = pulumi.Output.all(
-                args.server, args.ca.cert_pem, certificate.cert_pem, certificate.key_pem
+                args.server, args.ca.cert_pem, certificate.cert_pem, certificate.key_pem, user
             ).apply(
                 lambda v, t=tenant: render_kubeconfig(
-                    args.cluster_name, v[0], v[1], v[2], v[3], user=user_of(t), namespace=t.name
+                    args.cluster_name, v[0], v[1], v[2], v[3], user=v[4], namespace=t.name
                 )
             )
         self.kubeconfigs = (
