@@ -124,3 +124,18 @@ def node_pool_resources(graph: harness.Graph, type_: str) -> list[harness.Resour
     """The resources of `type_` that belong to a node pool (a NodeGroup component): the
     NAT instance's group and template are no nodes."""
     return [r for r in graph.of_type(type_) if "podium:nodes:NodeGroup" in r.parent]
+
+
+@pytest.fixture
+def plan_reuses_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tools.plan.main` on a stack's own file gets the session's run of that stack (the
+    same program on the same config) instead of running it again: the plan's printing,
+    cost, capacity and policy paths are what such tests check."""
+    run = harness.run
+
+    def shared(stack: str, config: Any = None, **options: Any) -> harness.Graph:
+        if not options and config == harness.load_stack_config(stack):
+            return graph_for(stack)
+        return run(stack, config, **options)
+
+    monkeypatch.setattr(harness, "run", shared)

@@ -80,6 +80,7 @@ def test_existing_mode_creates_nothing_on_aws_and_exports_no_aws_names() -> None
     assert set(graph.exports) == COMMON_EXPORTS
 
 
+@pytest.mark.usefixtures("plan_reuses_runs")
 def test_plan_prints_the_tree_and_counts(capsys: pytest.CaptureFixture[str]) -> None:
     assert plan.main(["prod"]) == 0
     out = capsys.readouterr().out
