@@ -41,9 +41,8 @@ def subnet_tags(cluster_name: str, tier: str, name: str) -> dict[str, str]:
 
 
 def nat_slot_for(slot: int, nat_mode: str) -> int | None:
-    """Which slot's NAT gateway a private subnet routes through, if any (the NAT
-    instance, in slot 0, serves them all)."""
-    return {"none": None, "single": 0, "perAz": slot, "instance": 0}[nat_mode]
+    """Which slot's NAT gateway a private subnet routes through, if any."""
+    return {"none": None, "single": 0, "perAz": slot}[nat_mode]
 
 
 def flow_logs_trust_policy(account_id: str, region: str) -> dict[str, Any]:
@@ -193,23 +192,19 @@ class Network(pulumi.ComponentResource):
             aws.ec2.RouteTableAssociation(
                 f"{name}-private-{slot}", subnet_id=private.id, route_table_id=private_rt.id, opts=child
             )
-            nat_slot = nat_slot_for(slot, args.nat_mode)
+            # The NAT instance's fixed interface serves every slot; else the slot's gateway.
+            target: dict[str, pulumi.Input[str]] | None = None
             if nat_instance is not None:
+                target = {"network_interface_id": nat_instance.network_interface_id}
+            elif (nat_slot := nat_slot_for(slot, args.nat_mode)) is not None:
+                target = {"nat_gateway_id": nat_gateways[nat_slot].id}
+            if target is not None:
                 route = aws.ec2.Route(
                     f"{name}-private-{slot}-default",
                     route_table_id=private_rt.id,
                     destination_cidr_block=DEFAULT_ROUTE,
-                    network_interface_id=nat_instance.network_interface_id,
                     opts=child,
-                )
-                private_egress.append(route)
-            elif nat_slot is not None:
-                route = aws.ec2.Route(
-                    f"{name}-private-{slot}-default",
-                    route_table_id=private_rt.id,
-                    destination_cidr_block=DEFAULT_ROUTE,
-                    nat_gateway_id=nat_gateways[nat_slot].id,
-                    opts=child,
+                    **target,
                 )
                 private_egress.append(route)
             private_subnets.append(private)

@@ -81,6 +81,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from components.config.settings import POOL_LABEL
+
 ENFORCED_LABEL = "podium.dev/guardrails"
 ENFORCED = "enforced"
 LOAD_BALANCERS_LABEL = "podium.dev/load-balancers"
@@ -90,7 +92,7 @@ ALLOWED = "allowed"
 POOLS_RESTRICTED_LABEL = "podium.dev/node-pools"
 RESTRICTED = "restricted"
 POOL_LABEL_PREFIX = "pools.podium.dev/"
-NODE_POOL_LABEL = "podium/pool"
+NODE_POOL_LABEL = POOL_LABEL
 # The Pod Security version guarded namespaces pin, so a cluster upgrade cannot change
 # what is admitted.
 PSS_VERSION = "v1.35"
